@@ -1,0 +1,88 @@
+"""Config validation and run-time settings (device, dtype, threads).
+
+The workflow's config is checked against ``workflow/schemas/config.schema.yaml``
+before any job runs; a violation is reported with the dotted path of the
+offending key, e.g. ``zhang2021.z3.trials: -1 is less than the minimum of 1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = ["SCHEMA_PATH", "ConfigError", "cuda_present", "resolve_device", "resolve_dtype", "validate"]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or out of range."""
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        parts += extra[:1]
+    elif error.validator == "required":
+        parts.append(error.message.split("'")[1])
+    return ".".join(parts) or "<top level>"
+
+
+def validate(config: dict[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> None:
+    """Raise :class:`ConfigError` naming every offending key's dotted path."""
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = []
+        for e in errors:
+            message = e.message
+            if e.validator == "additionalProperties":
+                message = "unknown key (allowed: " + ", ".join(sorted(e.schema.get("properties", {}))) + ")"
+            lines.append(f"  {_path(e)}: {message}")
+        raise ConfigError("invalid config:\n" + "\n".join(lines))
+
+
+def gpu_hint() -> bool:
+    """Whether this machine seems to have an NVIDIA GPU, without importing torch (for the DAG)."""
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/version").exists()
+
+
+def cuda_present() -> bool:
+    """Whether a CUDA device is usable (imports torch)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when present, else ``cpu``; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return "cuda" if cuda_present() else "cpu"
+    if name == "cuda" and not cuda_present():
+        raise ConfigError("device: cuda was requested but no CUDA device is available (use device: auto or cpu)")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"device: must be auto, cpu or cuda, not {name!r}")
+    return name
+
+
+def resolve_dtype(name: str):
+    """torch dtype for the config's ``dtype`` (float64 or float32)."""
+    import torch
+
+    try:
+        return {"float64": torch.float64, "float32": torch.float32}[name]
+    except KeyError:
+        raise ConfigError(f"dtype: must be float64 or float32, not {name!r}") from None
+
+
+def loads(text: str) -> dict[str, Any]:
+    """Parse a JSON config section passed on the command line."""
+    return json.loads(text)
