@@ -1,0 +1,278 @@
+"""Each figure's claims (EXPERIMENTS.md), computed from its Parquet tables.
+
+``results/claims.parquet`` has one row per claim: id, figure, claim (the
+sentence), value (what was measured), op and threshold (the test applied:
+``value op threshold``), verdict (pass | fail) and detail (how the value was
+obtained, and why a claim could not be tested when it could not). A claim
+that cannot be evaluated (e.g. no boundary inside the grid) fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ltpipe.analysis import linear_fit, method_label, n_needed, radius
+from ltpipe.tables import read_table, write_table
+
+__all__ = ["CLAIMS", "claim_row", "evaluate"]
+
+log = logging.getLogger(__name__)
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda v, t: v > t,
+    ">=": lambda v, t: v >= t,
+    "<": lambda v, t: v < t,
+    "<=": lambda v, t: v <= t,
+}
+
+
+def claim_row(cid: str, figure: str, text: str, value: float, op: str, threshold: float, detail: str) -> dict:
+    """One claims row; NaN values fail."""
+    value = float(value)
+    ok = math.isfinite(value) and OPS[op](value, float(threshold))
+    return {
+        "id": cid,
+        "figure": figure,
+        "claim": text,
+        "value": value,
+        "op": op,
+        "threshold": float(threshold),
+        "verdict": "pass" if ok else "fail",
+        "detail": detail,
+    }
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return ", ".join("nan" if not np.isfinite(v) else f"{v:.4g}" for v in values)
+
+
+def claims_z2(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """Z2: the radius of the local convex region decreases with sqrt r, roughly linearly."""
+    rad = radius(tables["trials"])
+    inside = int((~rad["censored"]).sum())
+    visible = claim_row(
+        "z2.boundary_visible",
+        "z2",
+        "the success boundary (rate 0.5) lies inside the lambda grid at every r",
+        inside / len(rad),
+        ">=",
+        1.0,
+        f"boundary inside the grid at {inside} of {len(rad)} r values; radius per r "
+        f"({_fmt(rad['r'])}): {_fmt(rad['radius'])}",
+    )
+    fit_rows = rad[~rad["censored"]]
+    slope, _, r2 = linear_fit(np.sqrt(fit_rows["r"]), fit_rows["radius"])
+    note = f"linear fit of radius on sqrt r over the {len(fit_rows)} uncensored r values"
+    return [
+        visible,
+        claim_row("z2.radius_decreases", "z2", "the radius decreases with sqrt r", slope, "<", 0.0, note + ": slope"),
+        claim_row(
+            "z2.radius_linear", "z2", "the radius is roughly linear in sqrt r", r2, ">=", c["min_r2"], note + ": R^2"
+        ),
+    ]
+
+
+def claims_z3(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """Z3: linear convergence, nu grows with sqrt r roughly linearly, AGD faster than GD."""
+    rates = tables["rates"]
+    rows = [
+        claim_row(
+            "z3.log_linear",
+            "z3_a",
+            "the error decays linearly (log-linear fit R^2 > threshold for every trial)",
+            rates["r2"].min(skipna=False),
+            ">",
+            c["min_fit_r2"],
+            f"minimum R^2 over {len(rates)} fits (median {rates['r2'].median():.6f}); "
+            f"{int(rates['r2'].isna().sum())} curves had no usable fit window",
+        )
+    ]
+    mean = rates.groupby(["beta", "r"])["rate"].mean().reset_index()
+    for beta, g in mean.groupby("beta"):
+        label = method_label([beta])[0]
+        slope, _, r2 = linear_fit(np.sqrt(g["r"]), g["rate"])
+        note = f"{label}: fit of mean nu on sqrt r, nu per r ({_fmt(g['r'])}) = {_fmt(g['rate'])}"
+        rows.append(
+            claim_row(
+                f"z3.rate_increases[beta={beta:g}]",
+                "z3_b",
+                f"{label}: nu grows with sqrt r",
+                slope,
+                ">",
+                0.0,
+                note + "; slope",
+            )
+        )
+        rows.append(
+            claim_row(
+                f"z3.rate_linear[beta={beta:g}]",
+                "z3_b",
+                f"{label}: nu is roughly linear in sqrt r",
+                r2,
+                ">=",
+                c["min_rate_r2"],
+                note + "; R^2",
+            )
+        )
+    wide = mean.pivot(index="r", columns="beta", values="rate")
+    if 0.0 in wide.columns and len(wide.columns) > 1:
+        for beta in [b for b in wide.columns if b != 0]:
+            faster = (wide[beta] < wide[0.0]).to_numpy()
+            rows.append(
+                claim_row(
+                    f"z3.agd_faster[beta={beta:g}]",
+                    "z3_b",
+                    "AGD's nu is smaller than GD's at every r",
+                    faster.mean(),
+                    ">=",
+                    1.0,
+                    f"fraction of r values where mean nu(AGD, beta={beta:g}) < mean nu(GD): "
+                    f"{int(faster.sum())} of {faster.size}",
+                )
+            )
+    return rows
+
+
+def claims_z4(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """Z4: the N needed for success rate >= 0.5 grows linearly in r."""
+    need = n_needed(tables["trials"])
+    inside = int((~need["censored"]).sum())
+    fit_rows = need[~need["censored"]]
+    slope, _, r2 = linear_fit(fit_rows["r"], fit_rows["n_needed"])
+    note = f"N_needed per r ({_fmt(need['r'])}): {_fmt(need['n_needed'])}; fit over {len(fit_rows)} uncensored r values"
+    return [
+        claim_row(
+            "z4.transition_visible",
+            "z4",
+            "the phase transition (rate 0.5) lies inside the N grid at every r",
+            inside / len(need),
+            ">=",
+            1.0,
+            f"transition inside the grid at {inside} of {len(need)} r values",
+        ),
+        claim_row("z4.n_needed_increases", "z4", "N_needed grows with r", slope, ">", 0.0, note + "; slope"),
+        claim_row("z4.n_needed_linear", "z4", "N_needed is linear in r", r2, ">=", c["min_r2"], note + "; R^2"),
+    ]
+
+
+def claims_z5(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """Z5: error grows with sqrt r roughly linearly; a decade of noise moves it a decade."""
+    trials = tables["trials"]
+    med = trials.groupby(["noise_level", "r"])["rel_error"].median().reset_index()
+    rows = []
+    slopes, r2s = [], []
+    for _level, g in med.groupby("noise_level"):
+        slope, _, r2 = linear_fit(np.sqrt(g["r"]), g["rel_error"])
+        slopes.append(slope)
+        r2s.append(r2)
+    levels = sorted(med["noise_level"].unique())
+    rows.append(
+        claim_row(
+            "z5.error_increases",
+            "z5",
+            "the error grows with sqrt r at every noise level",
+            min(slopes),
+            ">",
+            0.0,
+            f"slopes of median error on sqrt r per noise level ({_fmt(levels)}): {_fmt(slopes)}; value = smallest",
+        )
+    )
+    rows.append(
+        claim_row(
+            "z5.error_linear",
+            "z5",
+            "the error is roughly linear in sqrt r at every noise level",
+            min(r2s),
+            ">=",
+            c["min_r2"],
+            f"R^2 per noise level ({_fmt(levels)}): {_fmt(r2s)}; value = smallest",
+        )
+    )
+    per_r = []
+    for _, g in med.groupby("r"):
+        slope, _, _ = linear_fit(np.log10(g["noise_level"]), np.log10(g["rel_error"]))
+        per_r.append(slope)
+    worst = float(np.max(np.abs(np.asarray(per_r) - 1.0)))
+    rows.append(
+        claim_row(
+            "z5.error_proportional_to_noise",
+            "z5",
+            "the error is proportional to the noise level (slope of log error on log noise = 1)",
+            worst,
+            "<=",
+            c["decade_tolerance"],
+            f"|slope - 1| of log10 median error on log10 noise, worst over r; slopes per r: {_fmt(per_r)}",
+        )
+    )
+    return rows
+
+
+CLAIMS: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, Any]], list[dict]]] = {
+    "z2": claims_z2,
+    "z3": claims_z3,
+    "z4": claims_z4,
+    "z5": claims_z5,
+}
+
+
+def evaluate(tables: dict[str, dict[str, pd.DataFrame]], thresholds: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """All claims of the experiments in ``tables`` ({exp: {name: table}})."""
+    rows = []
+    for exp, exp_tables in tables.items():
+        rows += CLAIMS[exp](exp_tables, thresholds.get(exp, {}))
+    return pd.DataFrame(rows)
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """The claims as a Markdown table, failures first flagged in bold."""
+    lines = [
+        f"# Claims: {int((df['verdict'] == 'pass').sum())} of {len(df)} pass",
+        "",
+        "| verdict | id | claim | value | test | detail |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in df.itertuples():
+        verdict = "pass" if row.verdict == "pass" else "**FAIL**"
+        lines.append(
+            f"| {verdict} | {row.id} | {row.claim} | {row.value:.4g} | {row.op} {row.threshold:g} | {row.detail} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe claims: check every claim from the tables (EXP.NAME=PATH) into claims.parquet."""
+    parser = argparse.ArgumentParser(prog="ltpipe claims", description=main.__doc__)
+    parser.add_argument("--config", required=True, help="JSON {exp: claim thresholds}")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--markdown", help="also write the claims as a Markdown table here")
+    parser.add_argument("tables", nargs="+", help="EXP.NAME=PATH, e.g. z3.rates=results/zhang2021/z3/rates.parquet")
+    args = parser.parse_args(argv)
+    thresholds = json.loads(args.config)
+    tables: dict[str, dict[str, pd.DataFrame]] = {}
+    for item in args.tables:
+        key, _, path = item.partition("=")
+        exp, _, name = key.partition(".")
+        tables.setdefault(exp, {})[name] = read_table(path)
+    df = evaluate(tables, thresholds)
+    write_table(df, args.out, config=thresholds)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(df))
+    for row in df.itertuples():
+        log.info(
+            "%-4s %-40s value=%.4g %s %.4g  %s",
+            row.verdict.upper(),
+            row.id,
+            row.value,
+            row.op,
+            row.threshold,
+            row.detail,
+        )

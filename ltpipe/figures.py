@@ -1,0 +1,202 @@
+"""Figures drawn with seaborn from the Parquet tables only (png and pdf).
+
+Each figure id has one function ``fig_<id>(tables, plot) -> Figure``; ``plot``
+is that figure's own settings from the config (size, dpi, context, palette),
+so editing them reruns only that figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ltpipe.analysis import method_label, n_needed, radius
+from ltpipe.tables import read_table
+
+__all__ = ["FIGURES", "draw"]
+
+log = logging.getLogger(__name__)
+
+
+def _setup(plot: dict[str, Any]) -> tuple[plt.Figure, plt.Axes]:
+    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
+    fig, ax = plt.subplots(figsize=(plot.get("width", 4.0), plot.get("height", 3.0)), layout="constrained")
+    return fig, ax
+
+
+def _heatmap(ax: plt.Axes, rate: pd.DataFrame, xlabel: str, ylabel: str, marks: pd.Series | None) -> None:
+    """Success-rate heat map, black = all fail, white = all succeed (as in the paper)."""
+    sns.heatmap(
+        rate.sort_index(ascending=False),
+        vmin=0,
+        vmax=1,
+        cmap="gray",
+        ax=ax,
+        cbar_kws={"label": "success rate"},
+        linewidths=0.2,
+        linecolor="0.5",
+    )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if marks is not None:
+        ys = list(rate.sort_index(ascending=False).index)
+        xs = list(rate.columns)
+        pts = [(xs.index(c) + 0.5, ys.index(v) + 0.5) for c, v in marks.items() if np.isfinite(v) and v in ys]
+        if pts:
+            px, py = zip(*pts, strict=True)
+            ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1, label="success rate >= 0.5 boundary")
+            ax.legend(loc="upper right", fontsize="x-small", frameon=True)
+
+
+def fig_z2(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 2: success rate over (sqrt r, initial distance lambda)."""
+    trials = tables["trials"]
+    fig, ax = _setup(plot)
+    rate = trials.pivot_table(index="lam", columns="r", values="success", aggfunc="mean")
+    rad = radius(trials)
+    rate.columns = [f"{np.sqrt(r):.3g}" for r in rate.columns]
+    marks = pd.Series(rad["radius"].to_numpy(), index=[f"{np.sqrt(r):.3g}" for r in rad["r"]])
+    _heatmap(ax, rate, r"$\sqrt{r}$", r"initial distance $\lambda$", marks)
+    ax.set_title(plot.get("title", "Local convex region (Fig. 2)"))
+    return fig
+
+
+def fig_z3_a(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 3a: relative error vs iteration, median over trials, one line per r."""
+    curves = tables["curves"]
+    if plot.get("beta") is not None:
+        curves = curves[np.isclose(curves["beta"], float(plot["beta"]))]
+    med = curves.groupby(["r", "beta", "iteration"], as_index=False)["rel_error"].median()
+    med["method"] = method_label(med["beta"])
+    fig, ax = _setup(plot)
+    sns.lineplot(
+        data=med,
+        x="iteration",
+        y="rel_error",
+        hue="r",
+        style="method" if med["method"].nunique() > 1 else None,
+        palette=plot.get("palette", "viridis"),
+        ax=ax,
+        legend="full",
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(r"relative error $\|W - \tilde W^*\|_F / \|\tilde W^*\|_F$")
+    ax.set_title(plot.get("title", "Linear convergence (Fig. 3a)"))
+    sns.move_legend(ax, "upper right", fontsize="x-small", ncol=2)
+    return fig
+
+
+def fig_z3_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 3b: convergence rate nu vs sqrt r for GD and AGD (mean and sd over trials)."""
+    rates = tables["rates"].dropna(subset=["rate"]).copy()
+    rates["sqrt_r"] = np.sqrt(rates["r"])
+    rates["method"] = method_label(rates["beta"])
+    fig, ax = _setup(plot)
+    sns.lineplot(
+        data=rates,
+        x="sqrt_r",
+        y="rate",
+        hue="method",
+        style="method",
+        markers=True,
+        dashes=False,
+        errorbar="sd",
+        err_style="bars",
+        palette=plot.get("palette", "deep"),
+        ax=ax,
+    )
+    ax.set_xlabel(r"$\sqrt{r}$")
+    ax.set_ylabel(r"convergence rate $\nu$ (per-iteration contraction)")
+    ax.set_title(plot.get("title", "Convergence rate (Fig. 3b)"))
+    return fig
+
+
+def fig_z4(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 4: success rate over (r, N), with N_needed(r) marked."""
+    trials = tables["trials"]
+    fig, ax = _setup(plot)
+    rate = trials.pivot_table(index="n_samples", columns="r", values="success", aggfunc="mean")
+    need = n_needed(trials)
+    _heatmap(ax, rate, "r", "number of samples N", pd.Series(need["n_needed"].to_numpy(), index=need["r"]))
+    ax.set_title(plot.get("title", "Sample complexity (Fig. 4)"))
+    return fig
+
+
+def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 5: final relative error vs sqrt r, one line per noise level (median, IQR)."""
+    trials = tables["trials"].copy()
+    trials["sqrt_r"] = np.sqrt(trials["r"])
+    trials["noise"] = [f"$\\sigma/E_y$ = {v:.0e}" for v in trials["noise_level"]]
+    order = [f"$\\sigma/E_y$ = {v:.0e}" for v in sorted(trials["noise_level"].unique(), reverse=True)]
+    fig, ax = _setup(plot)
+    sns.lineplot(
+        data=trials,
+        x="sqrt_r",
+        y="rel_error",
+        hue="noise",
+        hue_order=order,
+        style="noise",
+        style_order=order,
+        markers=True,
+        dashes=False,
+        estimator="median",
+        errorbar=("pi", 50),
+        err_style="bars",
+        palette=plot.get("palette", "rocket"),
+        ax=ax,
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$\sqrt{r}$")
+    ax.set_ylabel("relative error")
+    ax.set_title(plot.get("title", "Noisy measurements (Fig. 5)"))
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+FIGURES: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, Any]], plt.Figure]] = {
+    "z2": fig_z2,
+    "z3_a": fig_z3_a,
+    "z3_b": fig_z3_b,
+    "z4": fig_z4,
+    "z5": fig_z5,
+}
+
+
+def draw(figure_id: str, tables: dict[str, pd.DataFrame], plot: dict[str, Any], outputs: Sequence[str]) -> None:
+    """Draw one figure and save it to every path in ``outputs`` (format from the suffix)."""
+    if figure_id not in FIGURES:
+        raise SystemExit(f"unknown figure {figure_id!r}; known: {', '.join(FIGURES)}")
+    fig = FIGURES[figure_id](tables, plot)
+    for out in outputs:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=plot.get("dpi", 200))
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe figure: draw one figure from its tables (NAME=PATH.parquet)."""
+    parser = argparse.ArgumentParser(prog="ltpipe figure", description=main.__doc__)
+    parser.add_argument("--id", required=True, choices=sorted(FIGURES))
+    parser.add_argument("--plot", default="{}", help="the figure's plot settings as JSON")
+    parser.add_argument("--out", nargs="+", required=True)
+    parser.add_argument("tables", nargs="+", help="NAME=PATH pairs, e.g. trials=results/zhang2021/z2/trials.parquet")
+    args = parser.parse_args(argv)
+    tables = {}
+    for item in args.tables:
+        name, _, path = item.partition("=")
+        tables[name] = read_table(path)
+    draw(args.id, tables, json.loads(args.plot), args.out)
+    log.info("wrote %s", ", ".join(args.out))

@@ -1,0 +1,286 @@
+"""Zhang et al. 2021's teacher-student AGD experiments Z2-Z5 (Sec. 5.1, Figs. 2-5).
+
+An experiment's config section names its grid: ``r`` is always a list (one
+job per r), and any of ``lam``, ``n_samples``, ``noise_level`` given as a
+list is a *problem* axis (each grid point gets its own teachers, data and
+initialisations, as in the paper), while ``beta`` or ``eta`` given as a list
+is a *method* axis (every method value runs on the same problems, so GD and
+AGD are compared pairwise in Z3). A trial's seed derives from
+(base seed, "zhang2021", experiment id, r, problem-axis values, trial).
+
+Tables (one row per trial unless said):
+
+- ``teachers`` (see :mod:`ltpipe.teacher`), one row per trial and neuron.
+- ``trials``: r, lam, n_samples, noise_level, eta, beta, trial, seed, k, d,
+  iterations, rel_error (||W - W~*||_F / ||W~*||_F at the stop), rel_change
+  (the last relative step), success (rel_error < success_tol), diverged (a
+  non-finite iterate), converged (stopped by tol before max_iter).
+- ``curves`` (Z3): r, beta, trial, iteration, rel_error, one row per recorded
+  iteration of each trial (iteration 0 is W(0)).
+- ``rates`` (Z3): r, beta, trial, rate (nu, the per-iteration contraction
+  exp(slope) of log rel_error vs iteration), fit_start, fit_end (iterations
+  of the fit window: from the first error <= fit.upper to the last error >=
+  fit.lower), r2 (of the log-linear fit), n_points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ltpipe.agd import run_agd
+from ltpipe.config import resolve_device, resolve_dtype
+from ltpipe.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
+from ltpipe.tables import read_table, write_table
+from ltpipe.teacher import ball_init, build_problems
+
+__all__ = ["fit_rates", "run_trials"]
+
+log = logging.getLogger(__name__)
+
+STUDY = "zhang2021"
+# identity columns of a curve (one trial under one method), in sort order
+CURVE_KEYS = ("r", *METHOD_AXES, *PROBLEM_AXES, "trial", "seed")
+
+
+def _trial_frame(teachers: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial of a teachers table, in table order."""
+    cols = [c for c in teachers.columns if c not in ("neuron", "teacher_support", "teacher_weights", "student_support")]
+    return teachers.drop_duplicates("seed")[cols].reset_index(drop=True)
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _curve_rows(history: torch.Tensor, iterations: torch.Tensor, record_every: int, meta: pd.DataFrame) -> pd.DataFrame:
+    """Long (trial x recorded iteration) table from a (rows, B) history, stopping at each trial's end."""
+    rows = np.arange(history.shape[0])
+    last = (iterations.numpy() // record_every)[None, :]
+    keep = rows[:, None] <= last
+    ri, bi = np.nonzero(keep)
+    out = meta.iloc[bi].reset_index(drop=True)
+    out["iteration"] = ri * record_every
+    out["rel_error"] = history.numpy()[ri, bi]
+    return out.sort_values([*meta.columns, "iteration"], kind="stable").reset_index(drop=True)
+
+
+def run_trials(
+    cfg: dict[str, Any],
+    teachers: pd.DataFrame,
+    *,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float64,
+    max_batch_mb: float = 1024.0,
+    partial_dir: Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Run every trial of ``teachers`` under every method setting; return (trials, curves).
+
+    Trials sharing a sample size are batched, at most ``max_batch_mb`` of
+    inputs at a time. With ``partial_dir``, each finished batch is saved there
+    and reused by a rerun of the same job, so an interrupted job resumes.
+    """
+    specs = _trial_frame(teachers)
+    record_every = int(cfg.get("record_every", 0))
+    methods = [
+        dict(zip(METHOD_AXES, m, strict=True)) for m in itertools.product(*(values(cfg, a) for a in METHOD_AXES))
+    ]
+    if "n_samples" not in specs:
+        specs["n_samples"] = int(cfg["n_samples"])
+    if "noise_level" not in specs:
+        specs["noise_level"] = float(cfg.get("noise_level", 0.0))
+    if "lam" not in specs:
+        specs["lam"] = float(cfg["lam"])
+    itemsize = torch.finfo(dtype).bits // 8
+    trial_parts, curve_parts = [], []
+    jobs = []
+    for n_samples, group in specs.groupby("n_samples", sort=True):
+        per_trial = 2 * n_samples * int(cfg["d"]) * itemsize  # inputs and one compaction copy
+        size = max(1, int(max_batch_mb * 2**20 // per_trial))
+        jobs += [(int(n_samples), group.iloc[sl]) for sl in _chunks(len(group), size)]
+    total = len(jobs)
+    started = time.perf_counter()
+    for i, (n_samples, chunk) in enumerate(jobs, 1):
+        key = hashlib.sha256(
+            json.dumps([cfg, chunk["seed"].tolist(), str(dtype)], sort_keys=True, default=str).encode()
+        ).hexdigest()[:20]
+        saved = partial_dir / f"{key}.parquet" if partial_dir else None
+        saved_curves = partial_dir / f"{key}.curves.parquet" if partial_dir else None
+        if saved is not None and saved.exists() and (not record_every or saved_curves.exists()):
+            log.info("batch %d/%d: reusing %s", i, total, saved.name)
+            trial_parts.append(read_table(saved))
+            if record_every:
+                curve_parts.append(read_table(saved_curves))
+            continue
+        rows = teachers[teachers["seed"].isin(chunk["seed"])]
+        problems = build_problems(rows, n_samples, chunk["noise_level"].to_numpy(), dtype=dtype, device=device)
+        W0 = ball_init(
+            chunk["seed"].tolist(),
+            problems.target,
+            problems.mask,
+            chunk["lam"].to_numpy(),
+            cfg.get("distance", "relative"),
+        )
+        batch_trials, batch_curves = [], []
+        for method in methods:
+            res = run_agd(
+                problems.X,
+                problems.y,
+                problems.mask,
+                W0,
+                problems.target,
+                eta=method["eta"],
+                beta=method["beta"],
+                max_iter=int(cfg["max_iter"]),
+                tol=float(cfg["tol"]),
+                success_tol=float(cfg["success_tol"]),
+                data_mode=cfg.get("data_mode", "full"),
+                partitions=int(cfg.get("partitions", 1)),
+                record_every=record_every,
+            )
+            out = chunk.drop(columns=["r_star"]).assign(**method).reset_index(drop=True)
+            out["iterations"] = res.iterations.numpy()
+            out["rel_error"] = res.rel_error.double().numpy()
+            out["rel_change"] = res.rel_change.double().numpy()
+            out["success"] = res.success.numpy()
+            out["diverged"] = res.diverged.numpy()
+            out["converged"] = ~out["diverged"] & (out["iterations"] < int(cfg["max_iter"]))
+            batch_trials.append(out)
+            if record_every:
+                meta = out[[c for c in CURVE_KEYS if c in out.columns]]
+                batch_curves.append(_curve_rows(res.history.double(), res.iterations, record_every, meta))
+        trials_df = pd.concat(batch_trials, ignore_index=True)
+        curves_df = pd.concat(batch_curves, ignore_index=True) if record_every else None
+        if saved is not None:
+            write_table(trials_df, saved)
+            if curves_df is not None:
+                write_table(curves_df, saved_curves)
+        trial_parts.append(trials_df)
+        if curves_df is not None:
+            curve_parts.append(curves_df)
+        log.info(
+            "batch %d/%d done: %d trials x %d methods, %d succeeded, %d diverged (%.1f s elapsed)",
+            i,
+            total,
+            len(chunk),
+            len(methods),
+            int(trials_df["success"].sum()),
+            int(trials_df["diverged"].sum()),
+            time.perf_counter() - started,
+        )
+    order = ["r", *METHOD_AXES, *PROBLEM_AXES, "trial"]
+    trials = pd.concat(trial_parts, ignore_index=True).sort_values(order, kind="stable").reset_index(drop=True)
+    curves = None
+    if record_every:
+        curves = pd.concat(curve_parts, ignore_index=True)
+        keys = [c for c in CURVE_KEYS if c in curves.columns]
+        curves = curves.sort_values([*keys, "iteration"], kind="stable").reset_index(drop=True)
+    return trials, curves
+
+
+def fit_rates(curves: pd.DataFrame, upper: float, lower: float, min_points: int = 10) -> pd.DataFrame:
+    """Per-trial convergence rate nu from the linear part of log(rel_error) vs iteration.
+
+    The window runs from the first recorded error <= ``upper`` (past the
+    initial transient) to the last error >= ``lower`` (above the noise or
+    stopping floor). nu = exp(slope) is the per-iteration contraction of
+    eq. (9): nu < 1, smaller is faster. Windows with fewer than
+    ``min_points`` points give NaN.
+    """
+    keys = [c for c in CURVE_KEYS if c in curves.columns]
+    rows = []
+    for key, g in curves.groupby(keys, sort=True):
+        it = g["iteration"].to_numpy(dtype=float)
+        err = g["rel_error"].to_numpy(dtype=float)
+        ok = np.isfinite(err) & (err > 0)
+        below = np.nonzero(ok & (err <= upper))[0]
+        above = np.nonzero(ok & (err >= lower))[0]
+        rate = r2 = np.nan
+        start = end = -1
+        n = 0
+        if below.size and above.size and above[-1] > below[0]:
+            sel = np.arange(below[0], above[-1] + 1)
+            sel = sel[ok[sel]]
+            n = sel.size
+            start, end = int(it[sel[0]]), int(it[sel[-1]])
+            if n >= min_points:
+                x, ly = it[sel], np.log(err[sel])
+                slope, intercept = np.polyfit(x, ly, 1)
+                resid = ly - (slope * x + intercept)
+                ss_tot = np.sum((ly - ly.mean()) ** 2)
+                r2 = 1.0 - np.sum(resid**2) / ss_tot if ss_tot > 0 else np.nan
+                rate = float(np.exp(slope))
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "rate": rate,
+                "fit_start": start,
+                "fit_end": end,
+                "r2": r2,
+                "n_points": n,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def trials_main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe zhang2021-trials: run every trial of one (experiment, r) job with batched AGD."""
+    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-trials", description=trials_main.__doc__)
+    job_args(parser)
+    parser.add_argument("--teachers", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--curves", help="also write the error curves (needs record_every > 0)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-batch-mb", type=float, default=1024.0)
+    args = parser.parse_args(argv)
+    cfg = json.loads(args.config)
+    torch.set_num_threads(max(1, args.threads))
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype)
+    teachers = read_table(args.teachers)
+    out = Path(args.out)
+    partial = out.parent / f".{out.name}.partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    log.info(
+        "%s.%s r=%d: %d trials on %s (%s)", STUDY, args.exp, args.r, teachers["seed"].nunique(), device, args.dtype
+    )
+    trials, curves = run_trials(
+        cfg, teachers, device=device, dtype=dtype, max_batch_mb=args.max_batch_mb, partial_dir=partial
+    )
+    meta = {"seed": args.seed, "r": args.r, "dtype": args.dtype, args.exp: cfg}
+    if args.curves:
+        if curves is None:
+            raise SystemExit("--curves needs record_every > 0 in the experiment's config")
+        write_table(curves, args.curves, config=meta, device=device)
+    write_table(trials, out, config=meta, device=device)
+    shutil.rmtree(partial, ignore_errors=True)
+
+
+def rates_main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe zhang2021-rates: fit the Z3 convergence rates from the error curves."""
+    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-rates", description=rates_main.__doc__)
+    parser.add_argument("--curves", required=True)
+    parser.add_argument("--config", required=True, help="the fit section as JSON: {upper, lower, min_points}")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    fit = json.loads(args.config)
+    rates = fit_rates(read_table(args.curves), float(fit["upper"]), float(fit["lower"]), int(fit.get("min_points", 10)))
+    write_table(rates, args.out, config={"fit": fit})
+    log.info("fitted %d curves, %d without a usable window", len(rates), int(rates["rate"].isna().sum()))
