@@ -10,13 +10,17 @@ import pandas as pd
 __all__ = ["linear_fit", "method_label", "n_needed", "radius"]
 
 
-def linear_fit(x: Iterable[float], y: Iterable[float]) -> tuple[float, float, float]:
-    """Least-squares line y = a x + b; returns (a, b, R^2). NaN when under two distinct x."""
+def linear_fit(x: Iterable[float], y: Iterable[float], min_points: int = 3) -> tuple[float, float, float]:
+    """Least-squares line y = a x + b; returns (a, b, R^2).
+
+    NaN with fewer than ``min_points`` finite points (two points fit any line
+    exactly, so they can confirm no trend) or a single distinct x.
+    """
     x = np.asarray(list(x), dtype=float)
     y = np.asarray(list(y), dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
-    if x.size < 2 or np.ptp(x) == 0:
+    if x.size < max(2, min_points) or np.ptp(x) == 0:
         return float("nan"), float("nan"), float("nan")
     a, b = np.polyfit(x, y, 1)
     ss_tot = float(np.sum((y - y.mean()) ** 2))

@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ltpipe figure", description=main.__doc__)
     parser.add_argument("--id", required=True, choices=sorted(FIGURES))
     parser.add_argument("--plot", default="{}", help="the figure's plot settings as JSON")
-    parser.add_argument("--out", nargs="+", required=True)
+    parser.add_argument("--out", action="append", required=True, help="an output path (repeat for png and pdf)")
     parser.add_argument("tables", nargs="+", help="NAME=PATH pairs, e.g. trials=results/zhang2021/z2/trials.parquet")
     args = parser.parse_args(argv)
     tables = {}
