@@ -1,0 +1,127 @@
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from ltpipe.config import ConfigError, gpu_hint, validate
+from ltpipe.grid import teacher_section
+
+try:
+    validate(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+
+ZHANG = config["zhang2021"]
+ZHANG_EXPS = list(ZHANG)
+FIGURE_IDS = ["z2", "z3_a", "z3_b", "z4", "z5"]
+# Keys of an experiment section that only figures, claims or the rate fit read:
+# left out of the compute jobs' params so that editing them reruns only those.
+NOT_COMPUTE = ("plot", "claims", "fit")
+PKG = Path(workflow.basedir) / "ltpipe"
+# Jobs run `python -m ltpipe`: the Python of the rule's conda env with --use-conda
+# (workflow/envs/ltpipe.yaml), else the one running Snakemake, so the venv need
+# not be activated. The package is taken from this checkout either way.
+os.environ.update(
+    PATH=os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    ),
+    PYTHONPATH=os.pathsep.join(
+        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+    ),
+)
+ENV = "../envs/ltpipe.yaml"
+
+
+wildcard_constraints:
+    exp="z[0-9]+",
+    r=r"\d+",
+    fig="|".join(FIGURE_IDS),
+
+
+def ltpipe_code(*modules):
+    """Paths of the ltpipe modules a rule runs, with every ltpipe module they import.
+
+    Listed as inputs, so that editing a module reruns exactly the jobs using it.
+    """
+    pattern = re.compile(
+        r"^\s*(?:from\s+(?:ltpipe\.|\.)(\w+)|import\s+ltpipe\.(\w+))", re.M
+    )
+    seen, todo = set(), list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        text = (PKG / f"{name}.py").read_text()
+        todo += [a or b for a, b in pattern.findall(text)]
+    seen.add("__init__")
+    return sorted(str(PKG / f"{name}.py") for name in seen)
+
+
+def section(study, exp):
+    """An experiment's compute settings: its config section without NOT_COMPUTE keys."""
+    return {k: v for k, v in config[study][exp].items() if k not in NOT_COMPUTE}
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def section_json(study, exp):
+    return as_json(section(study, exp))
+
+
+def teacher_json(study, exp):
+    return as_json(teacher_section(config[study][exp]))
+
+
+def gpu_count():
+    """1 when jobs will run on CUDA (so --resources gpu=N bounds them), else 0."""
+    if config["device"] == "cuda":
+        return 1
+    if config["device"] == "auto":
+        return int(gpu_hint())
+    return 0
+
+
+def zhang_parts(exp, name):
+    return expand(
+        "results/zhang2021/{exp}/parts/r{r}.{name}.parquet",
+        exp=exp,
+        r=ZHANG[exp]["r"],
+        name=name,
+    )
+
+
+def zhang_tables():
+    """The experiment tables of Z2-Z5, as {exp: {name: path}}."""
+    tables = {
+        exp: {"trials": f"results/zhang2021/{exp}/trials.parquet"} for exp in ZHANG_EXPS
+    }
+    tables["z3"]["curves"] = "results/zhang2021/z3/curves.parquet"
+    tables["z3"]["rates"] = "results/zhang2021/z3/rates.parquet"
+    return tables
+
+
+FIGURE_TABLES = {
+    "z2": {"trials": "results/zhang2021/z2/trials.parquet"},
+    "z3_a": {"curves": "results/zhang2021/z3/curves.parquet"},
+    "z3_b": {"rates": "results/zhang2021/z3/rates.parquet"},
+    "z4": {"trials": "results/zhang2021/z4/trials.parquet"},
+    "z5": {"trials": "results/zhang2021/z5/trials.parquet"},
+}
+
+
+def figure_plot(fig):
+    """A figure's own plot settings (z3_a -> zhang2021.z3.plot.a)."""
+    exp, _, panel = fig.partition("_")
+    plot = ZHANG[exp]["plot"]
+    return plot[panel] if panel else plot
+
+
+def all_targets():
+    tables = [p for t in zhang_tables().values() for p in t.values()]
+    figures = expand("results/figures/{fig}.{ext}", fig=FIGURE_IDS, ext=["png", "pdf"])
+    return tables + figures + ["results/claims.parquet", "results/claims.md"]

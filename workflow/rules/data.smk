@@ -1,0 +1,23 @@
+# Data nodes: the sparse teachers of every (experiment, r) job (Zhang et al. 2021,
+# Sec. 5). Gaussian inputs are not stored (gigabytes at paper scale): each job
+# regenerates them from the seeds recorded in the teachers table.
+
+
+rule zhang2021_teachers:
+    input:
+        code=ltpipe_code("teacher"),
+    output:
+        "results/zhang2021/{exp}/teachers/r{r}.parquet",
+    log:
+        "logs/zhang2021/{exp}/teachers_r{r}.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        cfg=lambda w: teacher_json("zhang2021", w.exp),
+        seed=config["seed"],
+    shell:
+        "python -m ltpipe teachers --study zhang2021 --exp {wildcards.exp} --r {wildcards.r}"
+        " --seed {params.seed} --config {params.cfg:q} --out {output} > {log} 2>&1"
