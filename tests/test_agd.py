@@ -1,0 +1,147 @@
+"""The batched AGD engine against autograd, a numpy reference, and known optima."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_problems, reference_agd
+
+from ltpipe.agd import gradient, loss, run_agd
+from ltpipe.teacher import ball_init
+
+
+def test_gradient_equals_autograd(small):
+    seeds, p = small
+    W = ball_init(seeds, p.target, p.mask, 0.7).requires_grad_(True)
+    loss(p.X, p.y, W * p.mask).sum().backward()
+    expected = W.grad * p.mask
+    got = gradient(p.X, p.y, W.detach(), p.mask)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-15)
+    assert got.abs().max() > 1e-6  # a real gradient, not a vanishing one
+
+
+def test_gradient_is_zero_at_noiseless_teacher(small):
+    _, p = small
+    assert gradient(p.X, p.y, p.target, p.mask).abs().max() < 1e-14
+
+
+@pytest.mark.parametrize("layout", ["dense", "gathered"])
+@pytest.mark.parametrize(("beta", "partitions"), [(0.0, 0), (0.3, 0), (0.2, 3)])
+def test_engine_matches_per_trial_numpy_reference(small, beta, partitions, layout):
+    seeds, p = small
+    W0 = ball_init(seeds, p.target, p.mask, 0.5)
+    iters = 25
+    res = run_agd(
+        p.X,
+        p.y,
+        p.mask,
+        W0,
+        p.target,
+        eta=0.5,
+        beta=beta,
+        max_iter=iters,
+        tol=0.0,
+        data_mode="partition" if partitions else "full",
+        partitions=max(partitions, 1),
+        layout=layout,
+    )
+    assert (res.iterations == iters).all()
+    for b in range(p.batch):
+        ref = reference_agd(p.X[b], p.y[b], p.mask[b], W0[b], 0.5, beta, iters, partitions)
+        np.testing.assert_allclose(res.W[b].numpy(), ref, rtol=1e-10, atol=1e-13)
+
+
+def test_beta_zero_is_gradient_descent(small):
+    seeds, p = small
+    W0 = ball_init(seeds, p.target, p.mask, 0.5)
+    res = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.0, max_iter=10, tol=0.0, layout="dense")
+    W = W0.clone()
+    for _ in range(10):
+        W = W - 0.5 * gradient(p.X, p.y, W, p.mask)
+    assert torch.equal(res.W, W)
+
+
+def test_noiseless_agd_recovers_teacher_from_ball():
+    seeds, p = make_problems(d=20, k=3, r=5, n=400, trials=4)
+    W0 = ball_init(seeds, p.target, p.mask, 0.2)
+    res = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2, max_iter=10_000)
+    assert res.success.all()
+    assert (res.rel_error < 1e-4).all()
+    assert (res.iterations < 10_000).all()  # stopped by tol, not by the cap
+    assert (res.rel_change < 1e-8).all()
+    # the returned error is the distance of the returned W to the teacher
+    err = torch.linalg.vector_norm(res.W - p.target, dim=(1, 2)) / torch.linalg.vector_norm(p.target, dim=(1, 2))
+    assert torch.equal(err, res.rel_error)
+
+
+def test_momentum_speeds_up_convergence():
+    seeds, p = make_problems(d=20, k=3, r=8, n=400, trials=3)
+    W0 = ball_init(seeds, p.target, p.mask, 0.2)
+    gd = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.0)
+    agd = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2)
+    assert (agd.iterations < gd.iterations).all()
+
+
+def test_trials_do_not_depend_on_batch_company():
+    seeds, p = make_problems(trials=5)
+    W0 = ball_init(seeds, p.target, p.mask, 0.5)
+    lam_big = ball_init(seeds, p.target, p.mask, 30.0)
+    W0[1] = lam_big[1]  # one trial far away: it stops at another time than the rest
+    full = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2, max_iter=3000, record_every=7)
+    for b in (0, 1, 4):
+        sl = slice(b, b + 1)
+        one = run_agd(
+            p.X[sl], p.y[sl], p.mask[sl], W0[sl], p.target[sl], eta=0.5, beta=0.2, max_iter=3000, record_every=7
+        )
+        assert torch.equal(one.W[0], full.W[b])
+        assert one.iterations[0] == full.iterations[b]
+        np.testing.assert_array_equal(one.history[:, 0].numpy(), full.history[:, b].numpy())
+
+
+def test_divergence_is_recorded_not_raised():
+    seeds, p = make_problems(trials=3)
+    W0 = ball_init(seeds, p.target, p.mask, 0.5)
+    eta = torch.tensor([0.5, 1e6, 0.5], dtype=torch.float64)
+    res = run_agd(p.X, p.y, p.mask, W0, p.target, eta=eta, beta=0.9, max_iter=2000)
+    assert res.diverged.tolist() == [False, True, False]
+    assert not res.success[1]
+    assert res.iterations[1] < 2000
+    assert res.success[0] and res.success[2]
+
+
+def test_history_starts_at_init_and_ends_at_stop():
+    seeds, p = make_problems(trials=2)
+    W0 = ball_init(seeds, p.target, p.mask, 0.3)
+    res = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2, record_every=1)
+    np.testing.assert_allclose(res.history[0].numpy(), [0.3, 0.3], rtol=1e-12)
+    for b in range(2):
+        it = int(res.iterations[b])
+        assert res.history[it, b] == res.rel_error[b]
+        assert torch.isnan(res.history[it + 1 :, b]).all()
+
+
+def test_bad_data_mode_is_refused(small):
+    _seeds, p = small
+    with pytest.raises(ValueError, match="data_mode"):
+        run_agd(p.X, p.y, p.mask, p.target, p.target, eta=0.5, beta=0.0, data_mode="minibatch")
+
+
+def test_layouts_agree_with_uneven_supports_and_off_support_target():
+    """Gathered and dense layouts give the same run, also when supports differ in size
+    and part of the target lies off the student support (as after a wrong pruning)."""
+    seeds, p = make_problems(d=25, k=3, r=6, n=300, trials=3)
+    mask = p.mask.clone()
+    mask[0, torch.nonzero(mask[0, :, 1])[0, 0], 1] = 0  # neuron 1 of trial 0 loses one input
+    W0 = ball_init(seeds, p.target, p.mask, 0.4) * mask
+    runs = {
+        layout: run_agd(p.X, p.y, mask, W0, p.target, eta=0.5, beta=0.2, max_iter=400, tol=0.0, layout=layout)
+        for layout in ("dense", "gathered")
+    }
+    dense, gathered = runs["dense"], runs["gathered"]
+    torch.testing.assert_close(gathered.W, dense.W, rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(gathered.rel_error, dense.rel_error, rtol=1e-10, atol=1e-13)
+    assert torch.equal(gathered.W * mask, gathered.W)
+    # trial 0 cannot reach its target: the missing weight bounds its error from below
+    missing = (p.target[0] * (1 - mask[0])).norm() / p.target[0].norm()
+    assert dense.rel_error[0] >= missing * (1 - 1e-12) and missing > 0

@@ -1,0 +1,134 @@
+"""Rate fits, radius / N_needed and the claims, on hand-made tables with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltpipe.analysis import linear_fit, n_needed, radius
+from ltpipe.claims import claims_z2, claims_z3, claims_z4, claims_z5, evaluate
+from ltpipe.zhang2021 import fit_rates
+
+
+def geometric_curve(nu, start=0.1, iters=400, floor=1e-9, r=9, beta=0.2, trial=0):
+    it = np.arange(iters + 1)
+    err = np.maximum(start * nu**it, floor)
+    err[:3] = [start, start * 0.5, start * 0.3]  # a transient before the linear part
+    return pd.DataFrame(
+        {"r": r, "beta": beta, "eta": 0.5, "trial": trial, "seed": 1, "iteration": it, "rel_error": err}
+    )
+
+
+def test_fit_rates_recovers_the_contraction_exactly():
+    curves = pd.concat([geometric_curve(0.95, trial=0), geometric_curve(0.9, trial=1)])
+    rates = fit_rates(curves, upper=1e-2, lower=1e-6).set_index("trial")
+    np.testing.assert_allclose(rates["rate"], [0.95, 0.9], rtol=1e-12)
+    np.testing.assert_allclose(rates["r2"], 1.0, atol=1e-12)
+    # window: first error <= 1e-2 to last error >= 1e-6
+    assert rates.loc[0, "fit_start"] == int(np.ceil(np.log(1e-2 / 0.1) / np.log(0.95)))
+    assert rates.loc[0, "fit_end"] == int(np.floor(np.log(1e-6 / 0.1) / np.log(0.95)))
+
+
+def test_fit_rates_without_window_is_nan():
+    curve = geometric_curve(0.999, iters=50)  # never reaches 1e-2
+    rates = fit_rates(curve, upper=1e-2, lower=1e-6)
+    assert np.isnan(rates["rate"].iloc[0]) and rates["n_points"].iloc[0] == 0
+
+
+def test_linear_fit_known_line():
+    a, b, r2 = linear_fit([1, 2, 3, 4], [3, 5, 7, 9])
+    assert (a, b) == pytest.approx((2.0, 1.0)) and r2 == pytest.approx(1.0)
+    assert np.isnan(linear_fit([1, 1, 1], [2, 3, 4])[0])
+    assert np.isnan(linear_fit([1, 2], [2, 3])[2])  # two points prove nothing
+    assert linear_fit([1, 2], [2, 3], min_points=2)[0] == pytest.approx(1.0)
+
+
+def success_table(axis, boundary, grid, trials=4, low_succeeds=True):
+    """Success when the axis value is below (or above) a per-r boundary."""
+    rows = []
+    for r, edge in boundary.items():
+        for v in grid:
+            for t in range(trials):
+                ok = v <= edge if low_succeeds else v >= edge
+                rows.append({"r": r, axis: v, "trial": t, "success": ok})
+    return pd.DataFrame(rows)
+
+
+def test_radius_and_claims_z2_pass_on_a_linear_boundary():
+    r = [16, 25, 36, 49, 64]
+    grid = list(range(1, 13))
+    boundary = {ri: 13 - np.sqrt(ri) for ri in r}  # 9, 8, 7, 6, 5
+    trials = success_table("lam", boundary, grid)
+    rad = radius(trials)
+    assert rad["radius"].tolist() == [9, 8, 7, 6, 5] and not rad["censored"].any()
+    rows = {c["id"]: c for c in claims_z2({"trials": trials}, {"min_r2": 0.8})}
+    assert rows["z2.boundary_visible"]["verdict"] == "pass"
+    assert rows["z2.radius_decreases"]["value"] == pytest.approx(-1.0)
+    assert rows["z2.radius_linear"]["verdict"] == "pass"
+
+
+def test_claims_z2_fail_when_the_boundary_is_beyond_the_grid():
+    trials = success_table("lam", {16: 99, 25: 99, 36: 5}, [1, 2, 4, 8])
+    rows = {c["id"]: c for c in claims_z2({"trials": trials}, {"min_r2": 0.8})}
+    assert rows["z2.boundary_visible"]["verdict"] == "fail"
+    assert rows["z2.boundary_visible"]["value"] == pytest.approx(1 / 3)
+    assert rows["z2.radius_decreases"]["verdict"] == "fail"  # one uncensored point: no fit, NaN
+    two = success_table("lam", {16: 99, 25: 4, 36: 2}, [1, 2, 4, 8])
+    rows = {c["id"]: c for c in claims_z2({"trials": two}, {"min_r2": 0.8})}
+    assert rows["z2.radius_linear"]["verdict"] == "fail"  # a line through two points is no evidence
+
+
+def test_n_needed_and_claims_z4():
+    r = [10, 30, 50, 70]
+    grid = list(range(50, 1001, 50))
+    trials = success_table("n_samples", {ri: 100 + 7 * ri for ri in r}, grid, low_succeeds=False)
+    need = n_needed(trials)
+    assert need["n_needed"].tolist() == [200, 350, 450, 600]
+    rows = {c["id"]: c for c in claims_z4({"trials": trials}, {"min_r2": 0.9})}
+    assert all(c["verdict"] == "pass" for c in rows.values())
+
+
+def rates_table(gd, agd):
+    rows = []
+    for beta, values in ((0.0, gd), (0.2, agd)):
+        for r, v in values.items():
+            for t in range(3):
+                rows.append({"r": r, "beta": beta, "trial": t, "rate": v, "r2": 0.9999})
+    return pd.DataFrame(rows)
+
+
+def test_claims_z3_pass_and_fail():
+    r = [9, 16, 25, 36]
+    good = rates_table({ri: 0.9 + 0.01 * np.sqrt(ri) for ri in r}, {ri: 0.85 + 0.01 * np.sqrt(ri) for ri in r})
+    rows = {c["id"]: c for c in claims_z3({"rates": good}, {"min_fit_r2": 0.99, "min_rate_r2": 0.9})}
+    assert all(c["verdict"] == "pass" for c in rows.values()), rows
+    bad = rates_table({ri: 0.9 for ri in r}, {9: 0.95, 16: 0.8, 25: 0.8, 36: 0.8})
+    bad.loc[0, "r2"] = 0.5
+    rows = {c["id"]: c for c in claims_z3({"rates": bad}, {"min_fit_r2": 0.99, "min_rate_r2": 0.9})}
+    assert rows["z3.log_linear"]["verdict"] == "fail"
+    assert rows["z3.agd_faster[beta=0.2]"]["value"] == pytest.approx(0.75)
+    assert rows["z3.agd_faster[beta=0.2]"]["verdict"] == "fail"
+    assert rows["z3.rate_increases[beta=0]"]["verdict"] == "fail"  # flat: slope 0
+
+
+def test_claims_z5_proportional_to_noise():
+    rows = []
+    for level in (1e-2, 1e-3, 1e-4):
+        for r in (9, 16, 25, 36):
+            for t in range(3):
+                rows.append({"r": r, "noise_level": level, "trial": t, "rel_error": level * 0.3 * np.sqrt(r)})
+    table = pd.DataFrame(rows)
+    out = {c["id"]: c for c in claims_z5({"trials": table}, {"min_r2": 0.9, "decade_tolerance": 0.1})}
+    assert all(c["verdict"] == "pass" for c in out.values())
+    assert out["z5.error_proportional_to_noise"]["value"] == pytest.approx(0.0, abs=1e-9)
+    table.loc[table["noise_level"] == 1e-4, "rel_error"] *= 5  # a floor: the low-noise curve stops falling
+    out = {c["id"]: c for c in claims_z5({"trials": table}, {"min_r2": 0.9, "decade_tolerance": 0.1})}
+    assert out["z5.error_proportional_to_noise"]["verdict"] == "fail"
+
+
+def test_evaluate_concatenates_experiments():
+    trials = success_table("lam", {16: 5, 25: 4, 36: 3}, [1, 2, 3, 4, 5, 6])
+    df = evaluate({"z2": {"trials": trials}}, {"z2": {"min_r2": 0.8}})
+    assert list(df.columns) == ["id", "figure", "claim", "value", "op", "threshold", "verdict", "detail"]
+    assert len(df) == 3

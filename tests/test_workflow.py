@@ -1,0 +1,217 @@
+"""The whole workflow on a tiny config: outputs, determinism, and what a change reruns."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from ltpipe.tables import read_metadata, read_table
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake")]
+pytestmark = pytest.mark.workflow
+
+REQUIRED = {
+    "zhang2021/z2/trials.parquet": ["r", "lam", "trial", "seed", "iterations", "rel_error", "success", "diverged"],
+    "zhang2021/z3/curves.parquet": ["r", "beta", "trial", "iteration", "rel_error"],
+    "zhang2021/z3/rates.parquet": ["r", "beta", "trial", "rate", "fit_start", "fit_end", "r2"],
+    "zhang2021/z4/trials.parquet": ["r", "n_samples", "trial", "seed", "iterations", "rel_error", "success"],
+    "zhang2021/z5/trials.parquet": ["r", "noise_level", "trial", "seed", "rel_error"],
+    "claims.parquet": ["id", "claim", "value", "threshold", "verdict"],
+}
+
+
+def make_copy(dst: Path, **overrides) -> Path:
+    """A copy of the workflow with the tiny config, so tests never touch the repo's results or mtimes."""
+    dst.mkdir(parents=True)
+    shutil.copy(ROOT / "Snakefile", dst)
+    shutil.copytree(ROOT / "workflow", dst / "workflow")
+    (dst / "profiles").symlink_to("workflow/profiles")
+    shutil.copytree(ROOT / "ltpipe", dst / "ltpipe", ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())
+    cfg.update(overrides)
+    (dst / "config").mkdir()
+    (dst / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return dst
+
+
+def snakemake(where: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "Snakefile"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+        check=False,
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def planned(where: Path) -> dict[str, int]:
+    """{rule: job count} of a dry run."""
+    out = snakemake(where, "--dry-run", "--quiet", "rules")
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    jobs = {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s+(\d+)\s*", line)
+        if m and m.group(1) not in ("total", "job", "count"):
+            jobs[m.group(1)] = int(m.group(2))
+    assert jobs, text
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("wf")
+    one = make_copy(base / "one")
+    two = make_copy(base / "two", threads=2, max_batch_mb=0.05)
+    snakemake(one, "--cores", "1")
+    snakemake(two, "--cores", "2")
+    return one, two
+
+
+def test_outputs_and_columns(runs):
+    one, _ = runs
+    for rel, cols in REQUIRED.items():
+        df = read_table(one / "results" / rel)
+        assert len(df) > 0, rel
+        assert set(cols) <= set(df.columns), (rel, set(cols) - set(df.columns))
+    for fig in ("z2", "z3_a", "z3_b", "z4", "z5"):
+        for ext in ("png", "pdf"):
+            assert (one / "results" / "figures" / f"{fig}.{ext}").stat().st_size > 5000
+    claims = read_table(one / "results" / "claims.parquet")
+    assert set(claims["verdict"]) <= {"pass", "fail"}
+    prefixes = {i.split(".")[0] for i in claims["id"]}
+    assert prefixes == {"z2", "z3", "z4", "z5"}
+    assert (one / "results" / "claims.md").read_text().startswith("# Claims:")
+    meta = read_metadata(one / "results" / "zhang2021" / "z3" / "parts" / "r4.trials.parquet")
+    assert meta["config"]["z3"]["eta"] == 0.5 and meta["device"] == "cpu" and meta["torch_version"]
+
+
+def test_trial_tables_are_consistent(runs):
+    one, _ = runs
+    z2 = read_table(one / "results/zhang2021/z2/trials.parquet")
+    cfg = yaml.safe_load((one / "config" / "config.yaml").read_text())["zhang2021"]["z2"]
+    assert len(z2) == len(cfg["r"]) * len(cfg["lam"]) * cfg["trials"]
+    assert z2["seed"].is_unique
+    assert (z2["success"] == (~z2["diverged"] & (z2["rel_error"] < cfg["success_tol"]))).all()
+    curves = read_table(one / "results/zhang2021/z3/curves.parquet")
+    z3 = read_table(one / "results/zhang2021/z3/trials.parquet")
+    # every curve ends at its trial's final error, after its trial's iteration count
+    last = curves.sort_values("iteration").groupby(["r", "beta", "trial"]).tail(1).set_index(["r", "beta", "trial"])
+    z3 = z3.set_index(["r", "beta", "trial"]).loc[last.index]
+    assert (last["iteration"] == z3["iterations"]).all()
+    assert (last["rel_error"] == z3["rel_error"]).all()
+    # GD and AGD ran on the same problems
+    gd, agd = z3.xs(0.0, level="beta")["seed"].sort_index(), z3.xs(0.2, level="beta")["seed"].sort_index()
+    assert gd.equals(agd)
+
+
+def test_same_tables_whatever_cores_threads_and_batching(runs):
+    one, two = runs
+    tables = sorted(p.relative_to(one) for p in (one / "results").rglob("*.parquet"))
+    assert len(tables) > 20
+    for rel in tables:
+        pd.testing.assert_frame_equal(read_table(one / rel), read_table(two / rel), check_exact=True, obj=str(rel))
+
+
+def test_reruns_only_what_changed(runs, tmp_path):
+    one, _ = runs
+    assert planned(one) == {}
+    cfg_path = one / "config" / "config.yaml"
+    original = cfg_path.read_text()
+
+    def edited(**changes):
+        cfg = yaml.safe_load(original)
+        for dotted, value in changes.items():
+            node = cfg
+            *path, last = dotted.split("/")
+            for key in path:
+                node = node[key]
+            node[last] = value
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        try:
+            return planned(one)
+        finally:
+            cfg_path.write_text(original)
+
+    z3_jobs = {
+        "zhang2021_z3_trials": 2,
+        "zhang2021_gather": 2,
+        "zhang2021_z3_rates": 1,
+        "figure": 2,
+        "claims": 1,
+        "all": 1,
+    }
+    assert edited(**{"zhang2021/z3/eta": 0.4}) == z3_jobs
+    assert edited(**{"zhang2021/z3/trials": 3}) == {**z3_jobs, "zhang2021_teachers": 2}
+    assert edited(**{"zhang2021/z3/fit/upper": 0.05}) == {"zhang2021_z3_rates": 1, "figure": 1, "claims": 1, "all": 1}
+    assert edited(**{"zhang2021/z3/plot/b/dpi": 150}) == {"figure": 1, "all": 1}
+    assert edited(**{"zhang2021/z5/claims/min_r2": 0.5}) == {"claims": 1, "all": 1}
+    assert edited(threads=2, max_batch_mb=10) == {}
+
+    def edit(module):
+        path = one / "ltpipe" / f"{module}.py"
+        path.write_text(path.read_text() + "\n# an edit\n")
+
+    edit("figures")
+    assert planned(one) == {"figure": 5, "all": 1}
+    edit("agd")
+    jobs = planned(one)
+    assert "zhang2021_teachers" not in jobs
+    assert jobs["zhang2021_trials"] == 6 and jobs["zhang2021_z3_trials"] == 2 and jobs["figure"] == 5
+
+
+def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
+    one, _ = runs
+    where = make_copy(tmp_path / "killed")
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    cmd = [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "Snakefile"), "--cores", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    parts = where / "results" / "zhang2021"
+    deadline = time.monotonic() + 600
+    while len(list(parts.glob("*/parts/*.trials.parquet"))) < 3 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # no clean-up: as if the machine went down
+    proc.wait()
+    done = len(list(parts.glob("*/parts/*.trials.parquet")))
+    snakemake(where, "--unlock")  # a hard kill leaves the lock behind (Ctrl-C would not)
+    jobs = planned(where)
+    total_parts = sum(len(ZHANG_R(where, exp)) for exp in ("z2", "z3", "z4", "z5"))
+    assert jobs.get("zhang2021_trials", 0) + jobs.get("zhang2021_z3_trials", 0) <= total_parts - done + 1
+    assert jobs.get("zhang2021_trials", 0) + jobs.get("zhang2021_z3_trials", 0) >= total_parts - done
+    snakemake(where, "--cores", "2")
+    assert planned(where) == {}
+    for rel in sorted(p.relative_to(one) for p in (one / "results").rglob("*.parquet")):
+        pd.testing.assert_frame_equal(read_table(one / rel), read_table(where / rel), check_exact=True, obj=str(rel))
+
+
+def ZHANG_R(where: Path, exp: str) -> list[int]:  # noqa: N802
+    return yaml.safe_load((where / "config" / "config.yaml").read_text())["zhang2021"][exp]["r"]
+
+
+def test_bad_config_is_refused_before_any_job(tmp_path):
+    where = make_copy(tmp_path / "bad")
+    cfg = yaml.safe_load((where / "config" / "config.yaml").read_text())
+    cfg["zhang2021"]["z4"]["trials"] = -3
+    (where / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake(where, "--cores", "1", check=False)
+    assert out.returncode != 0
+    assert "zhang2021.z4.trials: -3 is less than the minimum of 1" in out.stdout + out.stderr
+    assert not (where / "results").exists()
