@@ -21,6 +21,10 @@ __all__ = ["AGDResult", "gradient", "loss", "run_agd"]
 
 log = logging.getLogger(__name__)
 
+# The gathered layout is used when K r <= GATHER_BELOW * d (measured on a 2-core
+# CPU with bench/agd.py: faster below about 0.6, slower above).
+GATHER_BELOW = 0.6
+
 
 def loss(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     """f(W) = 1/(2N) sum_n ((1/K) sum_j relu(w_j . x_n) - y_n)^2, per trial (eq. 2)."""
@@ -56,50 +60,56 @@ class AGDResult:
     history: torch.Tensor | None
 
 
-def _per_trial(value: float | torch.Tensor, b: int, like: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(value, dtype=like.dtype).to(like.device).expand(b).reshape(b, 1, 1).clone()
-
-
 class _Layout:
-    """How the weights and inputs of a batch are held.
+    """How the weights and inputs of a batch are held inside the engine.
 
-    ``dense``: W (B, d, K) and X (B, N, d); each iteration reads X twice.
-    ``gathered``: only the support is kept, W (B, r, K) and each neuron's
-    inputs X[:, Omega_j] as (B, K, N, r), with r the largest support (shorter
-    supports padded by masked entries). Reading K r instead of d numbers per
-    sample makes it several times faster when K r is below about d. Both
-    compute the same iterates.
+    Weights are (B, K, m) and every product is a batched (K x m)(m x N) or
+    (K x N)(N x m) matrix product, the orientation the CPU BLAS runs fastest.
+    ``dense``: m = d, inputs X (B, N, d); each iteration reads X twice.
+    ``gathered``: m = r, only the support is kept: each neuron's inputs
+    X[:, Omega_j] as (B, K, N, r), with r the largest support (shorter supports
+    padded by masked entries). Reading K r instead of d numbers per sample is
+    several times faster when K r is well below d. Both compute the same
+    iterates.
     """
 
     def __init__(self, X: torch.Tensor, mask: torch.Tensor, kind: str):
-        b, _, d = X.shape
+        b, n, d = X.shape
         k = mask.shape[-1]
         r = int(mask.sum(dim=1).max())
         if kind == "auto":
-            kind = "gathered" if k * r <= 1.25 * d else "dense"
+            kind = "gathered" if k * r <= GATHER_BELOW * d else "dense"
         if kind not in ("dense", "gathered"):
             raise ValueError(f"layout must be 'auto', 'dense' or 'gathered', not {kind!r}")
         self.kind = kind
         self.d = d
+        self.index = None
+        self.X = X
         if kind == "gathered":
             order = torch.argsort(mask, dim=1, descending=True, stable=True)
-            self.index = order[:, :r, :]  # (B, r, K): support first, then masked padding
-            cols = self.index.permute(0, 2, 1).unsqueeze(2).expand(b, k, X.shape[1], r)
-            self.X = X.unsqueeze(1).expand(b, k, X.shape[1], d).gather(3, cols)
-        else:
-            self.index = None
-            self.X = X
-        self.full_index = self.index
+            self.index = order[:, :r, :].transpose(1, 2)  # (B, K, r): support first, then masked padding
+            cols = self.index.unsqueeze(2).expand(b, k, n, r)
+            self.X = X.unsqueeze(1).expand(b, k, n, d).gather(3, cols)
+
+    @staticmethod
+    def bytes_per_trial(X: torch.Tensor, mask: torch.Tensor, kind: str) -> int:
+        """Memory of one trial's inputs in the layout ``kind`` resolves to."""
+        _, n, d = X.shape
+        k = mask.shape[-1]
+        r = int(mask.sum(dim=1).max())
+        gathered = kind == "gathered" or (kind == "auto" and k * r <= GATHER_BELOW * d)
+        return n * (k * r if gathered else d) * X.element_size()
 
     def compact(self, W: torch.Tensor) -> torch.Tensor:
-        return W if self.index is None else W.gather(1, self.index)
+        """(B, d, K) -> this layout's (B, K, m)."""
+        Wt = W.transpose(1, 2)
+        return (Wt if self.index is None else Wt.gather(2, self.index)).contiguous()
 
-    def expand(self, W: torch.Tensor) -> torch.Tensor:
-        """Dense (B, d, K) weights of the whole batch from this layout's."""
-        if self.full_index is None:
-            return W
-        out = torch.zeros(W.shape[0], self.d, W.shape[2], dtype=W.dtype, device=W.device)
-        return out.scatter(1, self.full_index, W)
+    def expand(self, W: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+        """This layout's (B, K, m) -> dense (B, d, K)."""
+        if index is not None:
+            W = torch.zeros(W.shape[0], W.shape[1], self.d, dtype=W.dtype, device=W.device).scatter(2, index, W)
+        return W.transpose(1, 2).contiguous()
 
     def select(self, keep: torch.Tensor) -> None:
         self.X = self.X[keep]
@@ -107,16 +117,23 @@ class _Layout:
             self.index = self.index[keep]
 
     def gradient(self, y: torch.Tensor, W: torch.Tensor, mask: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-        """grad f on samples lo:hi, in this layout (see :func:`gradient`)."""
+        """grad f on samples lo:hi in this layout: the transpose of :func:`gradient`."""
         if self.index is None:
-            return gradient(self.X[:, lo:hi], y[:, lo:hi], W, mask)
-        X = self.X[:, :, lo:hi]
-        z = torch.matmul(X, W.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)  # (B, n, K)
-        n, k = z.shape[-2], z.shape[-1]
-        res = torch.relu(z).mean(-1) - y[:, lo:hi]
-        inner = (z > 0).to(X.dtype) * (res / (n * k)).unsqueeze(-1)
-        grad = torch.matmul(X.transpose(-1, -2), inner.transpose(1, 2).unsqueeze(-1)).squeeze(-1)
-        return grad.transpose(1, 2) * mask
+            X = self.X[:, lo:hi]
+            z = torch.bmm(W, X.transpose(1, 2))  # (B, K, n)
+        else:
+            X = self.X[:, :, lo:hi]
+            z = torch.matmul(X, W.unsqueeze(-1)).squeeze(-1)  # (B, K, n)
+        k, n = z.shape[-2], z.shape[-1]
+        res = torch.relu(z).mean(1) - y[:, lo:hi]
+        inner = (z > 0).to(X.dtype) * (res / (n * k)).unsqueeze(1)
+        if self.index is None:
+            grad = torch.bmm(inner, X)
+        else:
+            # X^T m rather than m^T X: slower, but the BLAS then gives each trial
+            # the same bits whatever the batch size (m^T X does not).
+            grad = torch.matmul(X.transpose(-1, -2), inner.unsqueeze(-1)).squeeze(-1)
+        return grad * mask
 
 
 def run_agd(
@@ -136,6 +153,7 @@ def run_agd(
     record_every: int = 0,
     log_every: int = 1000,
     layout: str = "auto",
+    cache_mb: float | None = 12.0,
 ) -> AGDResult:
     """Run Algorithm 1 on B trials at once: W(t+1) = W(t) - eta grad f(W(t)) + beta (W(t) - W(t-1)).
 
@@ -144,31 +162,84 @@ def run_agd(
     with ``"partition"`` the N samples are split into ``partitions`` disjoint
     consecutive blocks of N // partitions and iteration t uses block t mod T
     (Algorithm 1, line 2, cycled when max_iter > T). ``layout`` picks how the
-    batch is held (see :class:`_Layout`); it changes speed, not the maths.
+    batch is held (see :class:`_Layout`). On the CPU the trials run in groups
+    whose inputs fit in ``cache_mb`` (a group then stays in the processor's
+    cache across iterations, which is worth more there than a wider batch);
+    ``None`` runs the whole batch at once. Neither changes the results.
     """
     if data_mode not in ("full", "partition"):
         raise ValueError(f"data_mode must be 'full' or 'partition', not {data_mode!r}")
     b_total, n, _ = X.shape
     if data_mode == "partition" and not 1 <= partitions <= n:
         raise ValueError(f"partitions must be in [1, N={n}], got {partitions}")
+    eta_t = torch.as_tensor(eta, dtype=X.dtype).to(X.device).expand(b_total)
+    beta_t = torch.as_tensor(beta, dtype=X.dtype).to(X.device).expand(b_total)
+    group = b_total
+    if cache_mb is not None and X.device.type == "cpu":
+        group = max(1, int(cache_mb * 2**20 // _Layout.bytes_per_trial(X, mask, layout)))
+    parts = []
+    for lo in range(0, b_total, group):
+        sl = slice(lo, min(lo + group, b_total))
+        parts.append(
+            _run_group(
+                X[sl], y[sl], mask[sl], W0[sl], target[sl], eta_t[sl], beta_t[sl],
+                max_iter=max_iter, tol=tol, success_tol=success_tol, data_mode=data_mode,
+                partitions=partitions, record_every=record_every, log_every=log_every, layout=layout,
+            )
+        )  # fmt: skip
+        if log_every and len(parts) > 1:
+            log.info("group %d of %d done", len(parts), -(-b_total // group))
+    if len(parts) == 1:
+        return parts[0]
+    return AGDResult(
+        W=torch.cat([p.W for p in parts]),
+        iterations=torch.cat([p.iterations for p in parts]),
+        rel_error=torch.cat([p.rel_error for p in parts]),
+        rel_change=torch.cat([p.rel_change for p in parts]),
+        success=torch.cat([p.success for p in parts]),
+        diverged=torch.cat([p.diverged for p in parts]),
+        history=None if record_every <= 0 else torch.cat([p.history for p in parts], dim=1),
+    )
+
+
+def _run_group(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    W0: torch.Tensor,
+    target: torch.Tensor,
+    eta: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    max_iter: int,
+    tol: float,
+    success_tol: float,
+    data_mode: str,
+    partitions: int,
+    record_every: int,
+    log_every: int,
+    layout: str,
+) -> AGDResult:
+    """:func:`run_agd` on one group of trials, all held at once."""
+    b_total, n, _ = X.shape
     block = n // partitions if data_mode == "partition" else n
     device = X.device
 
     lay = _Layout(X, mask, layout)
+    full_index = lay.index
     Ma = lay.compact(mask)
     W = lay.compact(W0) * Ma
     W_prev = W.clone()
-    Ta = lay.compact(target)
+    Ta = lay.compact(target) * Ma
     Na = torch.linalg.vector_norm(target, dim=(1, 2))
     # the part of the target off the student support, which no iterate can reach
     off = torch.linalg.vector_norm(target * (1 - mask), dim=(1, 2)).square()
-    Ta = Ta * Ma
 
     def rel_error(W: torch.Tensor, Ta: torch.Tensor, off: torch.Tensor, Na: torch.Tensor) -> torch.Tensor:
         return (torch.linalg.vector_norm(W - Ta, dim=(1, 2)).square() + off).sqrt() / Na
 
-    eta_a = _per_trial(eta, b_total, X)
-    beta_a = _per_trial(beta, b_total, X)
+    eta_a = eta.reshape(b_total, 1, 1)
+    beta_a = beta.reshape(b_total, 1, 1)
     out_W = W.clone()
     out_iter = torch.zeros(b_total, dtype=torch.long, device=device)
     out_err = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
@@ -219,7 +290,7 @@ def run_agd(
             eta_a, beta_a = eta_a[keep], beta_a[keep]
             W, W_prev = W[keep], W_prev[keep]
 
-    out_W = lay.expand(out_W)
+    out_W = lay.expand(out_W, full_index)
     success = ~out_div & (out_err < success_tol)
     cpu = torch.device("cpu")
     return AGDResult(

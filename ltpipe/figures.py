@@ -56,8 +56,7 @@ def _heatmap(ax: plt.Axes, rate: pd.DataFrame, xlabel: str, ylabel: str, marks: 
         pts = [(xs.index(c) + 0.5, ys.index(v) + 0.5) for c, v in marks.items() if np.isfinite(v) and v in ys]
         if pts:
             px, py = zip(*pts, strict=True)
-            ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1, label="success rate >= 0.5 boundary")
-            ax.legend(loc="upper right", fontsize="x-small", frameon=True)
+            ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1)
 
 
 def fig_z2(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
@@ -74,23 +73,37 @@ def fig_z2(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
 
 
 def fig_z3_a(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """Fig. 3a: relative error vs iteration, median over trials, one line per r."""
+    """Fig. 3a: relative error vs iteration, one line per r.
+
+    Thin lines are single trials; the thick line is their median, drawn only
+    while every trial of that r is still running (so no trial's stop makes it jump).
+    """
     curves = tables["curves"]
     if plot.get("beta") is not None:
         curves = curves[np.isclose(curves["beta"], float(plot["beta"]))]
-    med = curves.groupby(["r", "beta", "iteration"], as_index=False)["rel_error"].median()
-    med["method"] = method_label(med["beta"])
+    curves = curves.assign(method=method_label(curves["beta"]))
+    keys = ["r", "method"]
+    common_end = curves.groupby([*keys, "trial", "seed"])["iteration"].max().groupby(keys).min().rename("end")
+    med = curves.join(common_end, on=keys)
+    med = med[med["iteration"] <= med["end"]].groupby([*keys, "iteration"], as_index=False)["rel_error"].median()
+    palette = plot.get("palette", "viridis")
+    style = "method" if curves["method"].nunique() > 1 else None
     fig, ax = _setup(plot)
     sns.lineplot(
-        data=med,
+        data=curves,
         x="iteration",
         y="rel_error",
         hue="r",
-        style="method" if med["method"].nunique() > 1 else None,
-        palette=plot.get("palette", "viridis"),
+        style=style,
+        units="seed",
+        estimator=None,
+        palette=palette,
+        alpha=0.25,
+        lw=0.6,
         ax=ax,
-        legend="full",
+        legend=False,
     )
+    sns.lineplot(data=med, x="iteration", y="rel_error", hue="r", style=style, palette=palette, lw=1.8, ax=ax)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel(r"relative error $\|W - \tilde W^*\|_F / \|\tilde W^*\|_F$")
