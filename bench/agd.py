@@ -70,6 +70,11 @@ def main() -> None:
     )
     print(f"workload: d={args.d} N={args.n} K={args.k} r={args.r} trials/r={args.trials} iterations={args.iterations}")
 
+    # warm-up: library initialisation and first-call costs are not part of the figures
+    warm = build_problems(teacher_table(trial_specs("bench", "warm", {"trials": 2}, 9, 0), d=args.d, k=args.k), 200)
+    run_agd(warm.X, warm.y, warm.mask, warm.target, warm.target, eta=0.5, beta=0.2, max_iter=5, tol=0.0, log_every=0)
+    loop_dense(warm.X[0].numpy(), warm.y[0].numpy(), warm.mask[0].numpy(), warm.target[0].numpy(), 0.5, 0.2, 5)
+
     totals = {"batched": 0.0, "loop": 0.0, "dense_loop": 0.0}
     work = 0
     for r in args.r:

@@ -99,6 +99,8 @@ def test_outputs_and_columns(runs):
     prefixes = {i.split(".")[0] for i in claims["id"]}
     assert prefixes == {"z2", "z3", "z4", "z5"}
     assert (one / "results" / "claims.md").read_text().startswith("# Claims:")
+    snakemake(one, "--report", str(one / "report.html"))
+    assert (one / "report.html").stat().st_size > 100_000
     meta = read_metadata(one / "results" / "zhang2021" / "z3" / "parts" / "r4.trials.parquet")
     assert meta["config"]["z3"]["eta"] == 0.5 and meta["device"] == "cpu" and meta["torch_version"]
 

@@ -9,7 +9,7 @@ rule figure:
     output:
         png=report(
             "results/figures/{fig}.png",
-            caption="../report/{fig}.rst",
+            caption="../report/figure.rst",
             category="Figures",
         ),
         pdf="results/figures/{fig}.pdf",
