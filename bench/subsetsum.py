@@ -1,0 +1,74 @@
+"""Exact subset sum at the scale of Pensia et al.'s Experiment 1, against HiGHS per instance.
+
+The paper replaced each of the 397,000 weights of a 784-500-10 network by the
+best subset sum of n = 21 random coefficients, solved by Gurobi (21.5 hours
+on 36 cores). Here: 397,000 instances with coefficients U[-l, l] and targets
+U[-l, l] (l = 0.3, about the range of a trained layer's weights), solved
+exactly by ltpipe.subsetsum.solve; then HiGHS (scipy.optimize.milp) on a
+sample of the same instances, with the paper's formulation (minimise z
+subject to |w - a.x| <= z <= eps, x binary, relative gap 0.01) and with the
+feasibility-only variant (find x with |w - a.x| <= eps).
+
+    python bench/subsetsum.py
+    python bench/subsetsum.py --instances 20000 --sample 5   # a quick look
+
+Prints ``paper_scale_seconds: <s>`` and ends with
+``ratio: <HiGHS seconds per instance / ltpipe seconds per instance>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+from ltpipe.subsetsum import solve, solve_milp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", type=int, default=397_000)
+    parser.add_argument("--n", type=int, default=21)
+    parser.add_argument("--eps", type=float, default=0.01)
+    parser.add_argument("--sample", type=int, default=20, help="instances solved by HiGHS")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    rng = np.random.default_rng(args.seed)
+    a = rng.uniform(-0.3, 0.3, size=(args.instances, args.n))
+    w = rng.uniform(-0.3, 0.3, size=args.instances)
+    solve(a[:1000], w[:1000])  # warm-up
+    t0 = time.perf_counter()
+    err, _ = solve(a, w)
+    seconds = time.perf_counter() - t0
+    per_ltpipe = seconds / args.instances
+    within = float((err <= args.eps).float().mean())
+    print(f"instances: {args.instances} x n={args.n}; max error {err.max():.3g}, within eps: {within:.4f}")
+    print(f"paper_scale_seconds: {seconds:.2f}")
+
+    times = {"paper": [], "feasibility": []}
+    worse = 0
+    for i in range(args.sample):
+        t0 = time.perf_counter()
+        e_highs, _, _ = solve_milp(a[i], w[i], eps=args.eps, mip_rel_gap=0.01)
+        times["paper"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        solve_milp(a[i], w[i], eps=args.eps, feasibility_only=True)
+        times["feasibility"].append(time.perf_counter() - t0)
+        worse += e_highs > err[i].item()
+    per_paper = float(np.mean(times["paper"]))
+    per_feas = float(np.mean(times["feasibility"]))
+    print(f"highs_paper_formulation_seconds_per_instance: {per_paper:.4f} (median {np.median(times['paper']):.4f})")
+    print(f"highs_feasibility_seconds_per_instance: {per_feas:.4f} (median {np.median(times['feasibility']):.4f})")
+    print(f"ltpipe_seconds_per_instance: {per_ltpipe:.3g}")
+    print(f"highs error above the optimum on {worse} of {args.sample} sampled instances")
+    print(f"highs_paper_formulation_hours_for_all: {per_paper * args.instances / 3600:.1f}")
+    print(f"ratio_feasibility: {per_feas / per_ltpipe:.0f}")
+    print(f"ratio: {per_paper / per_ltpipe:.0f}")
+
+
+if __name__ == "__main__":
+    main()
