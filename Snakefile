@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/agd.smk"
+include: "workflow/rules/subsetsum.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 

@@ -216,11 +216,52 @@ def claims_z5(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     return rows
 
 
+def claims_pl(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """PL (Lueker; Theorem 3, Cor. 2): the n needed grows linearly in log(1/eps)."""
+    rows = []
+    for dist, g in tables["needed"].groupby("distribution", sort=False):
+        g = g.sort_values("eps", ascending=False)
+        reached = int(g["n_needed"].notna().sum())
+        slope, _, r2 = linear_fit(np.log(1.0 / g["eps"]), g["n_needed"])
+        note = (
+            f"{dist}: n_needed per eps ({_fmt(g['eps'])}) = {_fmt(g['n_needed'])}; "
+            f"fit of n_needed on ln(1/eps) over the {reached} eps reached within the n grid"
+        )
+        rows.append(
+            claim_row(f"pl.reached[{dist}]", "pl_b", f"{dist}: every eps is reached within the n grid",
+                      reached / len(g), ">=", 1.0, note)
+        )  # fmt: skip
+        rows.append(
+            claim_row(
+                f"pl.increases[{dist}]",
+                "pl_b",
+                f"{dist}: n_needed grows with log(1/eps)",
+                slope,
+                ">",
+                0.0,
+                note + "; slope",
+            )
+        )
+        rows.append(
+            claim_row(
+                f"pl.linear[{dist}]",
+                "pl_b",
+                f"{dist}: n_needed is linear in log(1/eps)",
+                r2,
+                ">=",
+                c["min_r2"],
+                note + "; R^2",
+            )
+        )
+    return rows
+
+
 CLAIMS: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, Any]], list[dict]]] = {
     "z2": claims_z2,
     "z3": claims_z3,
     "z4": claims_z4,
     "z5": claims_z5,
+    "pl": claims_pl,
 }
 
 

@@ -16,6 +16,8 @@ COMMANDS = {
     "teachers": ("ltpipe.teacher", "teachers_main"),
     "zhang2021-trials": ("ltpipe.zhang2021", "trials_main"),
     "zhang2021-rates": ("ltpipe.zhang2021", "rates_main"),
+    "pensia2020-pl-trials": ("ltpipe.pensia2020", "pl_trials_main"),
+    "pensia2020-pl-needed": ("ltpipe.pensia2020", "pl_needed_main"),
     "gather": ("ltpipe.tables", "gather_main"),
     "figure": ("ltpipe.figures", "main"),
     "claims": ("ltpipe.claims", "main"),

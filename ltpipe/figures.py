@@ -179,12 +179,61 @@ def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     return fig
 
 
+def fig_pl_a(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """PL (a): worst optimal subset-sum error over the target grid vs n (median, IQR), log y."""
+    trials = tables["trials"]
+    fig, ax = _setup(plot)
+    sns.lineplot(
+        data=trials,
+        x="n",
+        y="worst_error",
+        hue="distribution",
+        style="distribution",
+        markers=True,
+        dashes=False,
+        estimator="median",
+        errorbar=("pi", 50),
+        err_style="bars",
+        palette=plot.get("palette", "deep"),
+        ax=ax,
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel("number of coefficients n")
+    ax.set_ylabel("worst optimal error over the targets")
+    ax.set_title(plot.get("title", "Random subset sum (Lueker)"))
+    return fig
+
+
+def fig_pl_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """PL (b): n needed for each eps vs log10(1/eps); a straight line is n = O(log 1/eps)."""
+    needed = tables["needed"].copy()
+    needed["log10_inv_eps"] = np.log10(1.0 / needed["eps"])
+    fig, ax = _setup(plot)
+    sns.lineplot(
+        data=needed,
+        x="log10_inv_eps",
+        y="n_needed",
+        hue="distribution",
+        style="distribution",
+        markers=True,
+        dashes=False,
+        palette=plot.get("palette", "deep"),
+        ax=ax,
+    )
+    ax.set_xlabel(r"$\log_{10}(1/\epsilon)$")
+    ax.set_ylabel(f"n needed (P[worst error <= eps] >= {needed['probability'].iloc[0]:g})")
+    ax.set_title(plot.get("title", "Coefficients needed"))
+    return fig
+
+
 FIGURES: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, Any]], plt.Figure]] = {
     "z2": fig_z2,
     "z3_a": fig_z3_a,
     "z3_b": fig_z3_b,
     "z4": fig_z4,
     "z5": fig_z5,
+    "pl_a": fig_pl_a,
+    "pl_b": fig_pl_b,
 }
 
 

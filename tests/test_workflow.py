@@ -27,6 +27,8 @@ REQUIRED = {
     "zhang2021/z3/rates.parquet": ["r", "beta", "trial", "rate", "fit_start", "fit_end", "r2"],
     "zhang2021/z4/trials.parquet": ["r", "n_samples", "trial", "seed", "iterations", "rel_error", "success"],
     "zhang2021/z5/trials.parquet": ["r", "noise_level", "trial", "seed", "rel_error"],
+    "pensia2020/pl/trials.parquet": ["distribution", "n", "trial", "worst_error"],
+    "pensia2020/pl/needed.parquet": ["distribution", "eps", "n_needed"],
     "claims.parquet": ["id", "claim", "value", "threshold", "verdict"],
 }
 
@@ -91,13 +93,13 @@ def test_outputs_and_columns(runs):
         df = read_table(one / "results" / rel)
         assert len(df) > 0, rel
         assert set(cols) <= set(df.columns), (rel, set(cols) - set(df.columns))
-    for fig in ("z2", "z3_a", "z3_b", "z4", "z5"):
+    for fig in ("z2", "z3_a", "z3_b", "z4", "z5", "pl_a", "pl_b"):
         for ext in ("png", "pdf"):
             assert (one / "results" / "figures" / f"{fig}.{ext}").stat().st_size > 5000
     claims = read_table(one / "results" / "claims.parquet")
     assert set(claims["verdict"]) <= {"pass", "fail"}
     prefixes = {i.split(".")[0] for i in claims["id"]}
-    assert prefixes == {"z2", "z3", "z4", "z5"}
+    assert prefixes == {"z2", "z3", "z4", "z5", "pl"}
     assert (one / "results" / "claims.md").read_text().startswith("# Claims:")
     snakemake(one, "--report", str(one / "report.html"))
     assert (one / "report.html").stat().st_size > 100_000
@@ -166,17 +168,21 @@ def test_reruns_only_what_changed(runs, tmp_path):
     assert edited(**{"zhang2021/z3/plot/b/dpi": 150}) == {"figure": 1, "all": 1}
     assert edited(**{"zhang2021/z5/claims/min_r2": 0.5}) == {"claims": 1, "all": 1}
     assert edited(threads=2, max_batch_mb=10) == {}
+    assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {
+        "pensia2020_pl_needed": 1, "figure": 1, "claims": 1, "all": 1,
+    }  # fmt: skip
 
     def edit(module):
         path = one / "ltpipe" / f"{module}.py"
         path.write_text(path.read_text() + "\n# an edit\n")
 
     edit("figures")
-    assert planned(one) == {"figure": 5, "all": 1}
+    assert planned(one) == {"figure": 7, "all": 1}
     edit("agd")
     jobs = planned(one)
     assert "zhang2021_teachers" not in jobs
-    assert jobs["zhang2021_trials"] == 6 and jobs["zhang2021_z3_trials"] == 2 and jobs["figure"] == 5
+    assert jobs["zhang2021_trials"] == 6 and jobs["zhang2021_z3_trials"] == 2 and jobs["figure"] == 7
+    assert "pensia2020_pl_trials" not in jobs
 
 
 def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):

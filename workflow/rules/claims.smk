@@ -1,9 +1,9 @@
-# Claims: every claim of EXPERIMENTS.md for Z2-Z5, computed from the tables.
+# Claims: every claim of EXPERIMENTS.md for the experiments built, computed from the tables.
 
 
 rule claims:
     input:
-        tables=[p for t in zhang_tables().values() for p in t.values()],
+        tables=[p for t in all_tables().values() for p in t.values()],
         code=ltpipe_code("claims"),
     output:
         table="results/claims.parquet",
@@ -18,10 +18,10 @@ rule claims:
         mem_mb=2000,
         runtime=10,
     params:
-        thresholds=as_json({exp: ZHANG[exp]["claims"] for exp in ZHANG_EXPS}),
+        thresholds=as_json(claim_thresholds()),
         tables=" ".join(
             f"{exp}.{name}={path}"
-            for exp, t in zhang_tables().items()
+            for exp, t in all_tables().items()
             for name, path in t.items()
         ),
     shell:

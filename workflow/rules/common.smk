@@ -15,7 +15,10 @@ except ConfigError as err:
 
 ZHANG = config["zhang2021"]
 ZHANG_EXPS = list(ZHANG)
-FIGURE_IDS = ["z2", "z3_a", "z3_b", "z4", "z5"]
+PENSIA = config["pensia2020"]
+FIGURE_IDS = ["z2", "z3_a", "z3_b", "z4", "z5", "pl_a", "pl_b"]
+# the study of each experiment id
+STUDY = {**{exp: "zhang2021" for exp in ZHANG}, **{exp: "pensia2020" for exp in PENSIA}}
 # Keys of an experiment section that only figures, claims or the rate fit read:
 # left out of the compute jobs' params so that editing them reruns only those.
 NOT_COMPUTE = ("plot", "claims", "fit")
@@ -105,23 +108,40 @@ def zhang_tables():
     return tables
 
 
+def all_tables():
+    """Every experiment table that claims are computed from, as {exp: {name: path}}."""
+    return {
+        **zhang_tables(),
+        "pl": {
+            "trials": "results/pensia2020/pl/trials.parquet",
+            "needed": "results/pensia2020/pl/needed.parquet",
+        },
+    }
+
+
+def claim_thresholds():
+    return {exp: config[STUDY[exp]][exp]["claims"] for exp in all_tables()}
+
+
 FIGURE_TABLES = {
     "z2": {"trials": "results/zhang2021/z2/trials.parquet"},
     "z3_a": {"curves": "results/zhang2021/z3/curves.parquet"},
     "z3_b": {"rates": "results/zhang2021/z3/rates.parquet"},
     "z4": {"trials": "results/zhang2021/z4/trials.parquet"},
     "z5": {"trials": "results/zhang2021/z5/trials.parquet"},
+    "pl_a": {"trials": "results/pensia2020/pl/trials.parquet"},
+    "pl_b": {"needed": "results/pensia2020/pl/needed.parquet"},
 }
 
 
 def figure_plot(fig):
     """A figure's own plot settings (z3_a -> zhang2021.z3.plot.a)."""
     exp, _, panel = fig.partition("_")
-    plot = ZHANG[exp]["plot"]
+    plot = config[STUDY[exp]][exp]["plot"]
     return plot[panel] if panel else plot
 
 
 def all_targets():
-    tables = [p for t in zhang_tables().values() for p in t.values()]
+    tables = [p for t in all_tables().values() for p in t.values()]
     figures = expand("results/figures/{fig}.{ext}", fig=FIGURE_IDS, ext=["png", "pdf"])
     return tables + figures + ["results/claims.parquet", "results/claims.md"]
