@@ -19,9 +19,10 @@ PENSIA = config["pensia2020"]
 FIGURE_IDS = ["z2", "z3_a", "z3_b", "z4", "z5", "pl_a", "pl_b"]
 # the study of each experiment id
 STUDY = {**{exp: "zhang2021" for exp in ZHANG}, **{exp: "pensia2020" for exp in PENSIA}}
-# Keys of an experiment section that only figures, claims or the rate fit read:
-# left out of the compute jobs' params so that editing them reruns only those.
-NOT_COMPUTE = ("plot", "claims", "fit")
+# Keys of an experiment section that only figures, claims or a later summary
+# (rate fit, n needed) read: left out of the compute jobs' params so that
+# editing them reruns only those.
+NOT_COMPUTE = ("plot", "claims", "fit", "needed")
 PKG = Path(workflow.basedir) / "ltpipe"
 # Jobs run `python -m ltpipe`: the Python of the rule's conda env with --use-conda
 # (workflow/envs/ltpipe.yaml), else the one running Snakemake, so the venv need

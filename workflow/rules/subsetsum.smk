@@ -17,13 +17,7 @@ rule pensia2020_pl_trials:
         mem_mb=4000,
         runtime=120,
     params:
-        cfg=as_json(
-            {
-                k: v
-                for k, v in PENSIA["pl"].items()
-                if k not in ("plot", "claims", "needed")
-            }
-        ),
+        cfg=section_json("pensia2020", "pl"),
         seed=config["seed"],
     shell:
         "python -m ltpipe pensia2020-pl-trials --config {params.cfg:q} --seed {params.seed}"
