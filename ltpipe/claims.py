@@ -51,6 +51,26 @@ def claim_row(cid: str, figure: str, text: str, value: float, op: str, threshold
     }
 
 
+def trend_claims(
+    ids: tuple[str, str],
+    figure: str,
+    texts: tuple[str, str],
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    direction: str,
+    min_r2: float,
+    note: str,
+) -> list[dict]:
+    """Two claims on a least-squares line of y on x: its slope has the sign ``direction``
+    (``">"`` rising, ``"<"`` falling) and its R^2 is at least ``min_r2``."""
+    slope, _, r2 = linear_fit(x, y)
+    return [
+        claim_row(ids[0], figure, texts[0], slope, direction, 0.0, note + "; slope"),
+        claim_row(ids[1], figure, texts[1], r2, ">=", min_r2, note + "; R^2"),
+    ]
+
+
 def _fmt(values: Sequence[float]) -> str:
     return ", ".join("nan" if not np.isfinite(v) else f"{v:.4g}" for v in values)
 
@@ -70,13 +90,17 @@ def claims_z2(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
         f"({_fmt(rad['r'])}): {_fmt(rad['radius'])}",
     )
     fit_rows = rad[~rad["censored"]]
-    slope, _, r2 = linear_fit(np.sqrt(fit_rows["r"]), fit_rows["radius"])
-    note = f"linear fit of radius on sqrt r over the {len(fit_rows)} uncensored r values"
     return [
         visible,
-        claim_row("z2.radius_decreases", "z2", "the radius decreases with sqrt r", slope, "<", 0.0, note + ": slope"),
-        claim_row(
-            "z2.radius_linear", "z2", "the radius is roughly linear in sqrt r", r2, ">=", c["min_r2"], note + ": R^2"
+        *trend_claims(
+            ("z2.radius_decreases", "z2.radius_linear"),
+            "z2",
+            ("the radius decreases with sqrt r", "the radius is roughly linear in sqrt r"),
+            np.sqrt(fit_rows["r"]),
+            fit_rows["radius"],
+            direction="<",
+            min_r2=c["min_r2"],
+            note=f"linear fit of radius on sqrt r over the {len(fit_rows)} uncensored r values",
         ),
     ]
 
@@ -99,29 +123,15 @@ def claims_z3(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     mean = rates.groupby(["beta", "r"])["rate"].mean().reset_index()
     for beta, g in mean.groupby("beta"):
         label = method_label([beta])[0]
-        slope, _, r2 = linear_fit(np.sqrt(g["r"]), g["rate"])
-        note = f"{label}: fit of mean nu on sqrt r, nu per r ({_fmt(g['r'])}) = {_fmt(g['rate'])}"
-        rows.append(
-            claim_row(
-                f"z3.rate_increases[beta={beta:g}]",
-                "z3_b",
-                f"{label}: nu grows with sqrt r",
-                slope,
-                ">",
-                0.0,
-                note + "; slope",
-            )
-        )
-        rows.append(
-            claim_row(
-                f"z3.rate_linear[beta={beta:g}]",
-                "z3_b",
-                f"{label}: nu is roughly linear in sqrt r",
-                r2,
-                ">=",
-                c["min_rate_r2"],
-                note + "; R^2",
-            )
+        rows += trend_claims(
+            (f"z3.rate_increases[beta={beta:g}]", f"z3.rate_linear[beta={beta:g}]"),
+            "z3_b",
+            (f"{label}: nu grows with sqrt r", f"{label}: nu is roughly linear in sqrt r"),
+            np.sqrt(g["r"]),
+            g["rate"],
+            direction=">",
+            min_r2=c["min_rate_r2"],
+            note=f"{label}: fit of mean nu on sqrt r, nu per r ({_fmt(g['r'])}) = {_fmt(g['rate'])}",
         )
     wide = mean.pivot(index="r", columns="beta", values="rate")
     if 0.0 in wide.columns and len(wide.columns) > 1:
@@ -147,8 +157,6 @@ def claims_z4(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     need = n_needed(tables["trials"])
     inside = int((~need["censored"]).sum())
     fit_rows = need[~need["censored"]]
-    slope, _, r2 = linear_fit(fit_rows["r"], fit_rows["n_needed"])
-    note = f"N_needed per r ({_fmt(need['r'])}): {_fmt(need['n_needed'])}; fit over {len(fit_rows)} uncensored r values"
     return [
         claim_row(
             "z4.transition_visible",
@@ -159,8 +167,17 @@ def claims_z4(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
             1.0,
             f"transition inside the grid at {inside} of {len(need)} r values",
         ),
-        claim_row("z4.n_needed_increases", "z4", "N_needed grows with r", slope, ">", 0.0, note + "; slope"),
-        claim_row("z4.n_needed_linear", "z4", "N_needed is linear in r", r2, ">=", c["min_r2"], note + "; R^2"),
+        *trend_claims(
+            ("z4.n_needed_increases", "z4.n_needed_linear"),
+            "z4",
+            ("N_needed grows with r", "N_needed is linear in r"),
+            fit_rows["r"],
+            fit_rows["n_needed"],
+            direction=">",
+            min_r2=c["min_r2"],
+            note=f"N_needed per r ({_fmt(need['r'])}): {_fmt(need['n_needed'])}; "
+            f"fit over {len(fit_rows)} uncensored r values",
+        ),
     ]
 
 
@@ -222,7 +239,6 @@ def claims_pl(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     for dist, g in tables["needed"].groupby("distribution", sort=False):
         g = g.sort_values("eps", ascending=False)
         reached = int(g["n_needed"].notna().sum())
-        slope, _, r2 = linear_fit(np.log(1.0 / g["eps"]), g["n_needed"])
         note = (
             f"{dist}: n_needed per eps ({_fmt(g['eps'])}) = {_fmt(g['n_needed'])}; "
             f"fit of n_needed on ln(1/eps) over the {reached} eps reached within the n grid"
@@ -231,27 +247,15 @@ def claims_pl(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
             claim_row(f"pl.reached[{dist}]", "pl_b", f"{dist}: every eps is reached within the n grid",
                       reached / len(g), ">=", 1.0, note)
         )  # fmt: skip
-        rows.append(
-            claim_row(
-                f"pl.increases[{dist}]",
-                "pl_b",
-                f"{dist}: n_needed grows with log(1/eps)",
-                slope,
-                ">",
-                0.0,
-                note + "; slope",
-            )
-        )
-        rows.append(
-            claim_row(
-                f"pl.linear[{dist}]",
-                "pl_b",
-                f"{dist}: n_needed is linear in log(1/eps)",
-                r2,
-                ">=",
-                c["min_r2"],
-                note + "; R^2",
-            )
+        rows += trend_claims(
+            (f"pl.increases[{dist}]", f"pl.linear[{dist}]"),
+            "pl_b",
+            (f"{dist}: n_needed grows with log(1/eps)", f"{dist}: n_needed is linear in log(1/eps)"),
+            np.log(1.0 / g["eps"]),
+            g["n_needed"],
+            direction=">",
+            min_r2=c["min_r2"],
+            note=note,
         )
     return rows
 
