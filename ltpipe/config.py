@@ -7,7 +7,6 @@ offending key, e.g. ``zhang2021.z3.trials: -1 is less than the minimum of 1``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -81,8 +80,3 @@ def resolve_dtype(name: str):
         return {"float64": torch.float64, "float32": torch.float32}[name]
     except KeyError:
         raise ConfigError(f"dtype: must be float64 or float32, not {name!r}") from None
-
-
-def loads(text: str) -> dict[str, Any]:
-    """Parse a JSON config section passed on the command line."""
-    return json.loads(text)
