@@ -1,0 +1,481 @@
+"""MNIST as a data node: find, download if needed, verify and load the four IDX files.
+
+The data live in torchvision's layout, ``<root>/MNIST/raw/`` holding the four
+uncompressed IDX files listed in :data:`FILES`. ``root`` is ``resources/`` unless
+the config sets ``data.mnist.root``. The workflow's data rule runs
+``ltpipe mnist --root ROOT --out manifest.json``, which
+
+1. downloads the files that are missing (unless ``--no-download``), through
+   torchvision's mirrors and its md5 of each ``.gz`` archive, extracting them
+   next to the archives exactly as ``torchvision.datasets.MNIST`` does;
+2. verifies the four files (:func:`verify`) and writes a manifest (paths, sizes,
+   md5s, sample counts) that downstream rules take as input.
+
+Verification always checks the format: all four files exist, each parses as an
+IDX file of unsigned bytes whose header (magic number, dimensions) matches its
+byte length exactly, images are 28x28, images and labels agree in number per
+split and labels lie in 0..9. With ``verify_checksums`` (the default,
+``data.mnist.verify_checksums: true``) it also requires the published MNIST:
+60000 training and 10000 test samples, and the md5 of each *uncompressed* file
+equal to :data:`CHECKSUMS`. Those digests are the ones published for the
+unpacked files by the secml library (pralab/secml,
+``src/secml/data/loader/c_dataloader_mnist.py``, "Expected MD5 of the downloaded
+file (after unpacking)"); they cover the files actually read, so a copy made
+without the ``.gz`` archives can be verified too. ``verify_checksums: false``
+accepts a non-standard subset (a smaller copy in the same layout) and checks
+only format and sizes.
+
+Every problem with the data raises :class:`MnistError`, whose message names the
+files concerned, the root and what to do. Training code loads a split with
+:func:`load`, refuses sizes larger than the data with :func:`check_size`, and
+draws class-stratified, seeded subsets with :func:`stratified_indices` and
+:func:`split_validation`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ltpipe.seeds import numpy_generator
+
+__all__ = [
+    "CHECKSUMS",
+    "DEFAULT_ROOT",
+    "FILES",
+    "FULL_SIZES",
+    "MnistError",
+    "allocate",
+    "check_size",
+    "ensure",
+    "load",
+    "main",
+    "raw_dir",
+    "read_idx",
+    "split_validation",
+    "stratified_indices",
+    "verify",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "resources"
+SPLITS = ("train", "test")
+FILES: dict[str, str] = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# md5 of the uncompressed files, as listed by secml (pralab/secml, src/secml/data/loader/c_dataloader_mnist.py).
+CHECKSUMS: dict[str, str] = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+FULL_SIZES: dict[str, int] = {"train": 60000, "test": 10000}
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
+DOWNLOAD_TIMEOUT = 60.0  # seconds per network operation, so an unreachable mirror fails instead of hanging
+
+_UBYTE = 0x08  # IDX type code of unsigned bytes
+_NDIM = {"images": 3, "labels": 1}
+
+
+class MnistError(RuntimeError):
+    """A problem with the MNIST files: missing, malformed, inconsistent or not the published data."""
+
+
+def raw_dir(root: str | os.PathLike) -> Path:
+    """The folder holding the four IDX files: ``root/MNIST/raw`` (torchvision's layout)."""
+    return Path(root) / "MNIST" / "raw"
+
+
+def _advice(root: str | os.PathLike, subset_hint: bool = True) -> str:
+    names = ", ".join(FILES.values())
+    text = (
+        f"Put the four uncompressed IDX files ({names}) in {raw_dir(root).resolve()}, "
+        "or set data.mnist.root to a directory whose MNIST/raw holds them"
+    )
+    if subset_hint:
+        text += "; for a non-standard subset of MNIST set data.mnist.verify_checksums: false"
+    return text + "."
+
+
+def _error(problems: Sequence[str], root: str | os.PathLike, subset_hint: bool = True) -> MnistError:
+    head = f"MNIST data at {Path(root).resolve()} is not usable:"
+    return MnistError("\n".join([head, *(f"  - {p}" for p in problems), _advice(root, subset_hint)]))
+
+
+# --- IDX files -----------------------------------------------------------------------------------------------
+
+
+def _parse_idx(data: bytearray | bytes, name: str, ndim: int | None = None) -> np.ndarray:
+    """Parse the bytes of an IDX file of unsigned bytes; ``name`` is used in error messages."""
+    if len(data) < 4:
+        raise MnistError(f"{name}: only {len(data)} bytes, too short for an IDX header")
+    zero, dtype, dims = int.from_bytes(data[:2], "big"), data[2], data[3]
+    magic = int.from_bytes(data[:4], "big")
+    if zero != 0 or dtype != _UBYTE or not 1 <= dims <= 4:
+        raise MnistError(
+            f"{name}: bad magic number 0x{magic:08x} (expected 0x000008NN, NN the number of dimensions); "
+            "not an uncompressed IDX file of unsigned bytes"
+        )
+    if ndim is not None and dims != ndim:
+        raise MnistError(f"{name}: magic number 0x{magic:08x} says {dims} dimensions, expected {ndim}")
+    header = 4 + 4 * dims
+    if len(data) < header:
+        raise MnistError(f"{name}: truncated header ({len(data)} bytes, need {header} for {dims} dimensions)")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    expected = header + int(np.prod(shape, dtype=np.int64))
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "too long"
+        raise MnistError(f"{name}: {what}: {len(data)} bytes, but its header {shape} needs exactly {expected}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _read_bytes(path: Path) -> bytearray:
+    """The whole file in a writable buffer (so arrays over it can back torch tensors without a copy)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        data = bytearray(size)
+        got = f.readinto(data)
+    if got != size:
+        raise MnistError(f"{path}: read {got} of {size} bytes")
+    return data
+
+
+def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
+    """Parse an IDX file of unsigned bytes into a uint8 array of the shape in its header.
+
+    Images (magic 0x00000803) give ``(n, rows, cols)``, labels (0x00000801) ``(n,)``.
+    The magic number, the number of dimensions (``ndim`` when given) and the file
+    length (exactly header + product of the dimensions) are checked; any mismatch
+    raises :class:`MnistError` naming the file.
+    """
+    path = Path(path)
+    try:
+        data = _read_bytes(path)
+    except OSError as err:
+        raise MnistError(f"{path}: cannot be read ({err})") from err
+    return _parse_idx(data, str(path), ndim)
+
+
+# --- verification --------------------------------------------------------------------------------------------
+
+
+def _kind(key: str) -> tuple[str, str]:
+    split, kind = key.split("_")
+    return split, kind
+
+
+def verify(root: str | os.PathLike, verify_checksums: bool) -> dict:
+    """Check the four files under ``root`` and return their manifest.
+
+    Always: the files exist, parse as IDX (see :func:`read_idx`), images are
+    28x28, images and labels agree in number per split, labels are in 0..9.
+    With ``verify_checksums`` also: 60000/10000 samples and the md5 of each file
+    equal to :data:`CHECKSUMS`. All problems found are reported in one
+    :class:`MnistError`. The manifest is ``{"root", "verify_checksums",
+    "n_train", "n_test", "files": {name: {"path", "bytes", "md5"}}}``.
+    """
+    raw = raw_dir(root)
+    missing = [name for name in FILES.values() if not (raw / name).is_file()]
+    if missing:
+        raise _error([f"missing: {', '.join(missing)} (looked in {raw.resolve()})"], root)
+    problems: list[str] = []
+    files: dict[str, dict] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for key, name in FILES.items():
+        path = raw / name
+        try:
+            data = _read_bytes(path)
+        except OSError as err:
+            problems.append(f"{name}: cannot be read ({err})")
+            continue
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        files[name] = {"path": str(path.resolve()), "bytes": len(data), "md5": md5}
+        try:
+            arrays[key] = _parse_idx(data, name, _NDIM[_kind(key)[1]])
+        except MnistError as err:
+            problems.append(str(err))
+    counts: dict[str, int] = {}
+    for split in SPLITS:
+        img_name, lbl_name = FILES[f"{split}_images"], FILES[f"{split}_labels"]
+        images, labels = arrays.get(f"{split}_images"), arrays.get(f"{split}_labels")
+        if images is not None and images.shape[1:] != IMAGE_SHAPE:
+            problems.append(f"{img_name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+        if labels is not None and labels.size and int(labels.max()) >= N_CLASSES:
+            bad = int(np.count_nonzero(labels >= N_CLASSES))
+            problems.append(f"{lbl_name}: {bad} labels outside 0..9 (max {int(labels.max())})")
+        if images is not None and labels is not None:
+            if len(images) != len(labels):
+                problems.append(f"{img_name} has {len(images)} images but {lbl_name} has {len(labels)} labels")
+            elif len(images) == 0:
+                problems.append(f"{img_name} and {lbl_name} hold no samples")
+            else:
+                counts[split] = len(images)
+    format_ok = not problems
+    if verify_checksums:
+        for split in SPLITS:
+            if split in counts and counts[split] != FULL_SIZES[split]:
+                problems.append(
+                    f"{FILES[f'{split}_images']}, {FILES[f'{split}_labels']}: {counts[split]} {split} samples, "
+                    f"the published MNIST has {FULL_SIZES[split]}"
+                )
+        for name, info in files.items():
+            if info["md5"] != CHECKSUMS[name]:
+                problems.append(f"{name}: md5 {info['md5']} differs from the published {CHECKSUMS[name]}")
+    if problems:
+        # The subset hint only helps when the format is fine and only the published-data checks failed.
+        raise _error(problems, root, subset_hint=verify_checksums and format_ok)
+    return {
+        "root": str(Path(root).resolve()),
+        "verify_checksums": bool(verify_checksums),
+        "n_train": counts["train"],
+        "n_test": counts["test"],
+        "files": files,
+    }
+
+
+# --- download ------------------------------------------------------------------------------------------------
+
+
+def _fetch(url: str, folder: Path, archive: str, md5: str) -> None:
+    """Download ``url`` into ``folder`` as ``archive``, check its md5 and extract it (torchvision's helper)."""
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    download_and_extract_archive(url, download_root=folder, filename=archive, md5=md5)
+
+
+def _download(root: str | os.PathLike, missing: Sequence[str]) -> None:
+    """Fetch the ``missing`` files from torchvision's MNIST mirrors; one MnistError if any cannot be had."""
+    from torchvision.datasets import MNIST
+
+    raw = raw_dir(root)
+    gz_md5 = dict(MNIST.resources)
+    failures: dict[str, list[str]] = {}
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in missing:
+            archive = f"{name}.gz"
+            errors = []
+            for mirror in MNIST.mirrors:
+                url = f"{mirror}{archive}"
+                log.info("downloading %s", url)
+                try:
+                    _fetch(url, raw, archive, gz_md5[archive])
+                except Exception as err:  # network, HTTP, checksum or archive errors: try the next mirror
+                    errors.append(f"{url}: {err}")
+                    continue
+                if (raw / name).is_file():
+                    break
+                errors.append(f"{url}: archive did not contain {name}")
+            else:
+                failures[name] = errors
+    except OSError as err:
+        failures = {name: [f"cannot create {raw}: {err}"] for name in missing}
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    if failures:
+        lines = [f"missing: {', '.join(missing)} (looked in {raw.resolve()}), and the download failed:"]
+        lines += [f"{name}: {err}" for name, errs in failures.items() for err in errs]
+        raise _error(lines, root)
+
+
+def ensure(root: str | os.PathLike, verify_checksums: bool, download: bool = True) -> dict:
+    """Make the four files available under ``root`` and return the manifest of :func:`verify`.
+
+    Missing files are downloaded when ``download`` is allowed (only those
+    missing; present files are never overwritten). Without network access, or
+    with ``download=False``, missing files raise one :class:`MnistError` that
+    names every missing file, the root and where to put the files.
+    """
+    raw = raw_dir(root)
+    missing = [name for name in FILES.values() if not (raw / name).is_file()]
+    if missing and download:
+        _download(root, missing)
+    return verify(root, verify_checksums)
+
+
+# --- loading and subsets -------------------------------------------------------------------------------------
+
+
+def load(root: str | os.PathLike, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (uint8, ``(n, 28, 28)``) and labels (int64, ``(n,)``) of ``split`` ("train" or "test").
+
+    Checks format, image size, count agreement and label range (not checksums:
+    that is the data node's job, see :func:`verify`).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    raw = raw_dir(root)
+    img_name, lbl_name = FILES[f"{split}_images"], FILES[f"{split}_labels"]
+    missing = [name for name in (img_name, lbl_name) if not (raw / name).is_file()]
+    if missing:
+        raise _error([f"missing: {', '.join(missing)} (looked in {raw.resolve()})"], root)
+    try:
+        images = read_idx(raw / img_name, ndim=3)
+        labels = read_idx(raw / lbl_name, ndim=1)
+    except MnistError as err:
+        raise _error([str(err)], root) from err
+    problems = []
+    if images.shape[1:] != IMAGE_SHAPE:
+        problems.append(f"{img_name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+    if len(images) != len(labels):
+        problems.append(f"{img_name} has {len(images)} images but {lbl_name} has {len(labels)} labels")
+    if labels.size and int(labels.max()) >= N_CLASSES:
+        problems.append(f"{lbl_name}: labels outside 0..9 (max {int(labels.max())})")
+    if problems:
+        raise _error(problems, root)
+    return torch.from_numpy(images), torch.from_numpy(labels).to(torch.int64)
+
+
+def check_size(
+    requested: int, available: int, what: str = "training samples", root: str | os.PathLike | None = None
+) -> None:
+    """Refuse (MnistError) a request for more samples than the data hold, before any training starts."""
+    if requested < 0:
+        raise ValueError(f"requested a negative number of {what}: {requested}")
+    if requested > available:
+        where = f"the data at {Path(root).resolve()}" if root is not None else "the data"
+        raise MnistError(
+            f"requested {requested} {what} but {where} has only {available}; lower the requested size, "
+            f"or set data.mnist.root to a larger copy of MNIST (the full set has {FULL_SIZES['train']} training "
+            f"and {FULL_SIZES['test']} test samples)"
+        )
+
+
+def _as_numpy_labels(labels: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
+    return labels
+
+
+def allocate(counts: np.ndarray, n: int) -> np.ndarray:
+    """Split ``n`` over classes of sizes ``counts`` in proportion, by largest remainders (Hamilton's method).
+
+    Each class gets ``floor(n * count / total)``; the samples left over go one
+    each to the classes with the largest fractional parts, ties going to the
+    larger class, then to the lower class index. Requires ``0 <= n <= total``.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if not 0 <= n <= total:
+        raise ValueError(f"cannot allocate {n} samples over {total}")
+    if total == 0:
+        return np.zeros_like(counts)
+    scaled = counts * n  # exact integer arithmetic: quota = scaled / total
+    base = scaled // total
+    remainder = scaled - base * total
+    left = n - int(base.sum())
+    order = np.lexsort((np.arange(len(counts)), -counts, -remainder))  # last key is the primary one
+    base[order[:left]] += 1
+    return base
+
+
+def _stratified_positions(labels: np.ndarray, n: int, gen: np.random.Generator) -> np.ndarray:
+    """Sorted positions into ``labels``: ``n`` of them, stratified by class, drawn without replacement."""
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    quota = allocate(counts, n)
+    chosen = []
+    for c in range(len(classes)):  # classes in ascending order, so the draws depend only on (labels, n, seed)
+        members = np.flatnonzero(inverse == c)
+        chosen.append(gen.choice(members, size=int(quota[c]), replace=False))
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def stratified_indices(labels: np.ndarray | torch.Tensor, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct indices into ``labels``, stratified by class, returned sorted ascending.
+
+    Class sizes follow :func:`allocate` (largest-remainder allocation, so each
+    class's share is within one sample of its exact proportion); which samples
+    of a class are taken is drawn from ``numpy_generator(seed, "mnist-subset")``.
+    Raises :class:`MnistError` when ``n`` exceeds the number of labels.
+    """
+    labels = _as_numpy_labels(labels)
+    check_size(n, len(labels))
+    return _stratified_positions(labels, n, numpy_generator(seed, "mnist-subset")).astype(np.int64)
+
+
+def split_validation(
+    indices: np.ndarray, labels: np.ndarray | torch.Tensor, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split a subset into (train, validation) index arrays, stratified by class, both sorted ascending.
+
+    ``indices`` index into ``labels`` (the labels of the whole split, as given to
+    :func:`stratified_indices`). The validation part has ``round(fraction *
+    len(indices))`` samples allocated over classes like :func:`allocate`, drawn
+    from ``numpy_generator(seed, "mnist-validation")``; the two parts are
+    disjoint and together are exactly ``indices``.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), not {fraction}")
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(np.unique(indices)) != len(indices):
+        raise ValueError("indices must be distinct")
+    labels = _as_numpy_labels(labels)
+    n_val = round(fraction * len(indices))
+    pos = _stratified_positions(labels[indices], n_val, numpy_generator(seed, "mnist-validation"))
+    is_val = np.zeros(len(indices), dtype=bool)
+    is_val[pos] = True
+    return np.sort(indices[~is_val]), np.sort(indices[is_val])
+
+
+# --- command line --------------------------------------------------------------------------------------------
+
+
+def _write_json_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe mnist: provide MNIST under ROOT/MNIST/raw (download if missing), verify it, write a manifest."""
+    parser = argparse.ArgumentParser(prog="ltpipe mnist", description=main.__doc__)
+    parser.add_argument("--root", default=DEFAULT_ROOT, help="data root (data.mnist.root); default: %(default)s")
+    parser.add_argument(
+        "--no-verify-checksums",
+        dest="verify_checksums",
+        action="store_false",
+        help="accept a non-standard subset: check only format and sizes (data.mnist.verify_checksums: false)",
+    )
+    parser.add_argument("--no-download", dest="download", action="store_false", help="never download")
+    parser.add_argument("--out", required=True, help="manifest JSON to write")
+    args = parser.parse_args(argv)
+    try:
+        manifest = ensure(args.root, args.verify_checksums, download=args.download)
+    except MnistError as err:
+        log.error("%s", err)
+        raise SystemExit(f"ltpipe mnist: {err}") from None
+    for name, info in manifest["files"].items():
+        log.info("%s: %d bytes, md5 %s (%s)", name, info["bytes"], info["md5"], info["path"])
+    check = "checksums verified" if manifest["verify_checksums"] else "format and sizes verified, checksums skipped"
+    log.info("MNIST at %s: %d train, %d test; %s", manifest["root"], manifest["n_train"], manifest["n_test"], check)
+    _write_json_atomic(manifest, Path(args.out))
