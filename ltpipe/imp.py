@@ -1,0 +1,330 @@
+"""Iterative magnitude pruning (Frankle & Carbin 2019) for any torch module.
+
+IMP as Zhang et al. 2021 use it (Sec. 4.1 and 5.2): train, remove the
+smallest-magnitude fraction ``rate`` of the surviving weights, rewind the
+survivors to their initial values (or to their values after iteration k of
+the first round), and repeat. Only weights are pruned (the ``weight`` of every
+``nn.Linear`` and ``nn.Conv*``), never biases; the output layer (the module's
+last prunable layer) has its own rate. Pruning is per layer (each layer loses
+``rate`` of its own survivors) or global (one magnitude threshold over all
+non-output layers).
+
+Masks are buffers (``weight_mask``) of their layers, so they travel with the
+state dict. They are enforced twice: the gradient of a pruned weight is
+zeroed by a hook (so optimiser state never moves it) and the weights are
+multiplied by their mask after every optimiser step, so a pruned weight is
+exactly zero at all times. The mask depends on magnitude only, never on sign
+(an older re-implementation froze every negative weight through a
+``weight > 0`` test).
+
+The two controls of Frankle & Carbin: ``reinit`` keeps IMP's masks but draws
+a fresh random initialisation each round; ``random`` prunes at random, with
+the same per-layer counts, and rewinds like IMP.
+
+:func:`run_rounds` drives the rounds and checkpoints each finished one, so a
+killed run resumes from its last finished round; every random draw of a round
+comes from a seed derived from the run's seed and the round, so the resumed
+run computes the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ltpipe.seeds import derive_seed, torch_generator
+
+__all__ = [
+    "MODES",
+    "Pruner",
+    "evaluate",
+    "magnitude_prune",
+    "prunable_layers",
+    "random_prune",
+    "rewind",
+    "run_rounds",
+    "seeded_init",
+    "snapshot",
+    "train_epochs",
+]
+
+log = logging.getLogger(__name__)
+MODES = ("imp", "reinit", "random")
+
+
+def prune_count(alive: torch.Tensor, rate: float) -> torch.Tensor:
+    """How many of ``alive`` survivors a round removes: round(rate * alive), as Frankle & Carbin."""
+    return torch.round(alive.to(torch.float64) * rate).to(torch.long)
+
+
+def _prune_scores(score: torch.Tensor, mask: torch.Tensor, rate: float) -> torch.Tensor:
+    """New masks removing, per row of (B, M) ``score``, the round(rate * alive) lowest-scoring survivors.
+
+    Ties break by position (stable sort), so the result is deterministic.
+    """
+    alive = mask.sum(dim=1)
+    remove = prune_count(alive, rate)
+    score = torch.where(mask.bool(), score, torch.full_like(score, float("inf")))
+    order = torch.argsort(score, dim=1, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(score.shape[1], device=score.device).expand_as(order))
+    return (mask.bool() & (rank >= remove.unsqueeze(1))).to(mask.dtype)
+
+
+def magnitude_prune(weight: torch.Tensor, mask: torch.Tensor, rate: float) -> torch.Tensor:
+    """Masks after removing the smallest |w| of each batch row's survivors (rows: leading dim B)."""
+    b = weight.shape[0]
+    out = _prune_scores(weight.detach().abs().reshape(b, -1), mask.reshape(b, -1), rate)
+    return out.reshape(mask.shape)
+
+
+def random_prune(mask: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Masks after removing a uniformly random round(rate * alive) of each batch row's survivors."""
+    b = mask.shape[0]
+    score = torch.rand(mask.reshape(b, -1).shape, generator=generator, dtype=torch.float64).to(mask.device)
+    return _prune_scores(score, mask.reshape(b, -1), rate).reshape(mask.shape)
+
+
+def prunable_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers whose ``weight`` IMP prunes, in module order (the last is the output layer)."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    if not layers:
+        raise ValueError("the model has no Linear or Conv layer to prune")
+    return layers
+
+
+class Pruner:
+    """The masks of a module's prunable weights and the rules that change them."""
+
+    def __init__(self, model: nn.Module, *, rate: float = 0.2, output_rate: float = 0.1, scope: str = "layer"):
+        if not (0 <= rate < 1 and 0 <= output_rate < 1):
+            raise ValueError(f"pruning rates must lie in [0, 1), got rate={rate}, output_rate={output_rate}")
+        if scope not in ("layer", "global"):
+            raise ValueError(f"scope must be 'layer' or 'global', not {scope!r}")
+        self.model = model
+        self.rate = rate
+        self.output_rate = output_rate
+        self.scope = scope
+        self.layers = prunable_layers(model)
+        for layer in self.layers:
+            if not hasattr(layer, "weight_mask"):
+                layer.register_buffer("weight_mask", torch.ones_like(layer.weight))
+                layer.weight.register_hook(lambda grad, layer=layer: grad * layer.weight_mask)
+
+    def apply(self) -> None:
+        """Zero every pruned weight (after each optimiser step and after rewinding)."""
+        with torch.no_grad():
+            for layer in self.layers:
+                layer.weight.mul_(layer.weight_mask)
+
+    def _rates(self) -> list[float]:
+        return [self.rate] * (len(self.layers) - 1) + [self.output_rate]
+
+    def prune(self, mode: str = "magnitude", generator: torch.Generator | None = None) -> None:
+        """One pruning step: ``magnitude`` (IMP) or ``random`` (the same counts, per layer or pooled)."""
+        if mode not in ("magnitude", "random"):
+            raise ValueError(f"prune mode must be 'magnitude' or 'random', not {mode!r}")
+        if mode == "random" and generator is None:
+            raise ValueError("random pruning needs a generator")
+        with torch.no_grad():
+
+            def pruned(w: torch.Tensor, mask: torch.Tensor, rate: float) -> torch.Tensor:
+                if mode == "magnitude":
+                    return magnitude_prune(w[None], mask[None], rate)[0]
+                return random_prune(mask[None], rate, generator)[0]
+
+            if self.scope == "global" and len(self.layers) > 1:
+                hidden = self.layers[:-1]
+                w = torch.cat([m.weight.reshape(-1) for m in hidden])
+                new = pruned(w, torch.cat([m.weight_mask.reshape(-1) for m in hidden]), self.rate)
+                start = 0
+                for m in hidden:
+                    size = m.weight.numel()
+                    m.weight_mask.copy_(new[start : start + size].reshape(m.weight.shape))
+                    start += size
+                out = self.layers[-1]
+                out.weight_mask.copy_(pruned(out.weight, out.weight_mask, self.output_rate))
+            else:
+                for layer, rate in zip(self.layers, self._rates(), strict=True):
+                    layer.weight_mask.copy_(pruned(layer.weight, layer.weight_mask, rate))
+        self.apply()
+
+    def remaining(self) -> float:
+        """Surviving fraction of all prunable weights."""
+        alive = sum(int(m.weight_mask.sum()) for m in self.layers)
+        return alive / sum(m.weight_mask.numel() for m in self.layers)
+
+    def layer_remaining(self) -> list[float]:
+        return [float(m.weight_mask.double().mean()) for m in self.layers]
+
+    def masks(self) -> list[torch.Tensor]:
+        return [m.weight_mask.detach().clone() for m in self.layers]
+
+    def load_masks(self, masks: Iterable[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for layer, mask in zip(self.layers, masks, strict=True):
+                layer.weight_mask.copy_(mask)
+        self.apply()
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every parameter (the rewinding point)."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def rewind(model: nn.Module, point: dict[str, torch.Tensor], pruner: Pruner) -> None:
+    """Reset every parameter to ``point`` and re-apply the masks (survivors get their saved values)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(point[name])
+    pruner.apply()
+
+
+def seeded_init(build: Callable[[], nn.Module], seed: int, *key: object) -> nn.Module:
+    """``build()`` with PyTorch's default initialisation drawn from the stream (seed, key)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init", *key))
+        return build()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on (x, y), in eval mode."""
+    if len(y) == 0:
+        return float("nan"), float("nan")
+    was = model.training
+    model.eval()
+    loss = 0.0
+    correct = 0
+    for lo in range(0, len(y), batch):
+        out = model(x[lo : lo + batch])
+        loss += float(nn.functional.cross_entropy(out, y[lo : lo + batch], reduction="sum"))
+        correct += int((out.argmax(1) == y[lo : lo + batch]).sum())
+    model.train(was)
+    return loss / len(y), correct / len(y)
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    """Adam (the IMP reference code's default) or SGD with momentum, from a config section."""
+    name = cfg.get("optimizer", "adam")
+    wd = float(cfg.get("weight_decay", 0.0))
+    if name == "adam":
+        return torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=float(cfg["lr"]), momentum=float(cfg.get("momentum", 0.0)), weight_decay=wd)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', not {name!r}")
+
+
+def train_epochs(
+    model: nn.Module,
+    data: dict[str, torch.Tensor],
+    cfg: dict[str, Any],
+    *,
+    generator: torch.Generator,
+    pruner: Pruner | None = None,
+    on_step: Callable[[int], None] | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> None:
+    """Train ``model`` for cfg["epochs"] epochs of minibatch cross-entropy on data["x_train"], data["y_train"].
+
+    Tensors are held on the device and batches are sliced from a seeded
+    permutation per epoch (no DataLoader, no per-sample transform). With a
+    ``pruner`` the masks are enforced after every step. ``cfg["schedule"]``
+    ``"cosine"`` anneals the learning rate to 0 over all steps (Pensia et al.'s
+    target); the default keeps it constant. ``on_step(step)`` is called after
+    each step (step counts from 1), ``on_epoch(epoch, mean train loss)`` after
+    each epoch (epochs count from 1).
+    """
+    x, y = data["x_train"], data["y_train"]
+    n = len(y)
+    batch = int(cfg["batch_size"])
+    epochs = int(cfg["epochs"])
+    opt = make_optimizer(model.parameters(), cfg)
+    steps_per_epoch = -(-n // batch)
+    sched = None
+    if cfg.get("schedule", "constant") == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
+    model.train()
+    step = 0
+    for epoch in range(1, epochs + 1):
+        perm = torch.randperm(n, generator=generator).to(x.device)
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        for lo in range(0, n, batch):
+            idx = perm[lo : lo + batch]
+            out = model(x[idx])
+            loss = nn.functional.cross_entropy(out, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            if pruner is not None:
+                pruner.apply()
+            total += loss.detach() * len(idx)
+            step += 1
+            if on_step is not None:
+                on_step(step)
+        if on_epoch is not None:
+            on_epoch(epoch, float(total) / n)
+
+
+def _save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_rounds(
+    n_rounds: int,
+    do_round: Callable[[int, Any], tuple[Any, list[dict], list[dict]]],
+    state: Any,
+    checkpoint_dir: Path | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Run rounds 0..n_rounds-1 of ``do_round(k, state) -> (state, epoch_rows, round_rows)``.
+
+    After each round the state and all rows so far are saved to
+    ``checkpoint_dir/round_<k>.pt`` (atomically); a rerun starts after the
+    last saved round. Returns (epoch rows, round rows) of every round.
+    """
+    epoch_rows: list[dict] = []
+    round_rows: list[dict] = []
+    start = 0
+    if checkpoint_dir is not None:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        saved = sorted(checkpoint_dir.glob("round_*.pt"))
+        if saved:
+            ckpt = torch.load(saved[-1], weights_only=False)
+            state, epoch_rows, round_rows = ckpt["state"], ckpt["epoch_rows"], ckpt["round_rows"]
+            start = ckpt["round"] + 1
+            log.info("resuming after round %d from %s", ckpt["round"], saved[-1])
+    for k in range(start, n_rounds):
+        began = time.perf_counter()
+        state, epochs, rounds = do_round(k, state)
+        epoch_rows += epochs
+        round_rows += rounds
+        log.info("round %d of %d done in %.1f s", k, n_rounds - 1, time.perf_counter() - began)
+        if checkpoint_dir is not None:
+            ckpt = {"round": k, "state": state, "epoch_rows": epoch_rows, "round_rows": round_rows}
+            _save(ckpt, checkpoint_dir / f"round_{k:04d}.pt")
+            for old in checkpoint_dir.glob("round_*.pt"):
+                if old.name != f"round_{k:04d}.pt":
+                    old.unlink()
+    return epoch_rows, round_rows
+
+
+def round_generator(seed: int, *key: object) -> torch.Generator:
+    """The generator of one round's draws (batch order, random pruning, re-initialisation)."""
+    return torch_generator(seed, *key)

@@ -1,0 +1,230 @@
+"""Z7: iterative magnitude pruning of LeNet-5 on MNIST (Zhang et al. 2021, Sec. 5.2, Fig. 7).
+
+One job per (architecture, mode, training size N) runs ``trials`` IMP runs
+of ``rounds`` rounds each (round 0 trains the dense network; every later
+round prunes, rewinds and retrains). The training subset is stratified and
+seeded; a validation split (``val_fraction``) is taken from it; test accuracy
+is recorded on the whole test set at the end of every epoch, and nothing is
+selected on it: per round the table gives the test accuracy at the end of
+the round and at the epoch of best validation accuracy.
+
+Tables:
+
+- ``epochs``: arch, mode, n_samples, trial, seed, round, remaining (fraction
+  of prunable weights left), epoch, train_loss, val_acc, test_acc.
+- ``rounds``: arch, mode, n_samples, trial, seed, round, remaining,
+  layer_remaining (list, per prunable layer), test_acc (end of round),
+  val_acc (end of round), best_epoch, best_val_acc, test_acc_at_best_val.
+
+``remaining`` counts prunable weights only (biases are never pruned).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ltpipe import mnist
+from ltpipe.config import resolve_device
+from ltpipe.imp import (
+    Pruner,
+    evaluate,
+    rewind,
+    round_generator,
+    run_rounds,
+    seeded_init,
+    snapshot,
+    train_epochs,
+)
+from ltpipe.models import build
+from ltpipe.seeds import derive_seed
+from ltpipe.tables import write_table
+
+__all__ = ["prepare_data", "run_imp"]
+
+log = logging.getLogger(__name__)
+
+# torchvision's MNIST normalisation, as the IMP reference code uses
+MEAN, STD = 0.1307, 0.3081
+
+
+def _images(x: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    return ((x.to(torch.float32) / 255.0 - MEAN) / STD).unsqueeze(1).to(device)
+
+
+def prepare_data(
+    root: str | Path, n_samples: int | None, val_fraction: float, seed: int, device: str = "cpu"
+) -> dict[str, torch.Tensor]:
+    """The training subset (stratified, seeded), its validation split and the test set, on ``device``.
+
+    ``n_samples`` None takes the whole training set. A size larger than the
+    data is refused before any training.
+    """
+    x_train, y_train = mnist.load(root, "train")
+    x_test, y_test = mnist.load(root, "test")
+    if n_samples is None:
+        idx = np.arange(len(y_train))
+    else:
+        mnist.check_size(int(n_samples), len(y_train), f"training samples from {root}")
+        idx = mnist.stratified_indices(y_train, int(n_samples), derive_seed(seed, "subset"))
+    if val_fraction > 0:
+        tr, va = mnist.split_validation(idx, y_train, val_fraction, derive_seed(seed, "validation"))
+    else:
+        tr, va = idx, idx[:0]
+    tr_t, va_t = torch.as_tensor(tr, dtype=torch.long), torch.as_tensor(va, dtype=torch.long)
+    return {
+        "x_train": _images(x_train[tr_t], device),
+        "y_train": y_train[tr_t].to(device),
+        "x_val": _images(x_train[va_t], device),
+        "y_val": y_train[va_t].to(device),
+        "x_test": _images(x_test, device),
+        "y_test": y_test.to(device),
+    }
+
+
+def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def run_imp(
+    cfg: dict[str, Any],
+    data: dict[str, torch.Tensor],
+    *,
+    arch: str,
+    mode: str,
+    seed: int,
+    checkpoint_dir: Path | None = None,
+    ids: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One IMP run: ``cfg["rounds"]`` rounds of train / prune / rewind, checkpointed per round.
+
+    ``mode``: ``imp`` (magnitude pruning, rewind), ``reinit`` (magnitude
+    pruning, fresh random init each round) or ``random`` (random pruning at
+    IMP's rates: per layer, or pooled over the hidden layers with ``scope:
+    global``; then rewind). The rewinding point is the initial
+    weights, or the weights after ``rewind_iteration`` steps of round 0.
+    """
+    device = data["x_train"].device
+    ids = dict(ids or {})
+    rate, output_rate, scope = float(cfg["rate"]), float(cfg["output_rate"]), cfg.get("scope", "layer")
+    rewind_at = int(cfg.get("rewind_iteration", 0))
+
+    def fresh(*key: object) -> torch.nn.Module:
+        return seeded_init(lambda: build(arch), seed, *key).to(device)
+
+    def do_round(k: int, state: dict | None):
+        model = fresh("original")
+        pruner = Pruner(model, rate=rate, output_rate=output_rate, scope=scope)
+        point = None
+        if k == 0:
+            point = snapshot(model) if rewind_at == 0 else None
+        else:
+            model.load_state_dict({n: t.to(device) for n, t in state["trained"].items()})
+            point = {n: t.to(device) for n, t in state["rewind"].items()}
+            if mode == "random":
+                pruner.prune("random", round_generator(seed, "prune", k))
+            else:
+                pruner.prune("magnitude")
+            if mode == "reinit":
+                point = snapshot(fresh("reinit", k))
+            rewind(model, point, pruner)
+        remaining = pruner.remaining()
+        epoch_rows: list[dict] = []
+        captured: dict[str, dict] = {}
+
+        def on_step(step: int) -> None:
+            if k == 0 and step == rewind_at and rewind_at > 0:
+                captured["rewind"] = snapshot(model)
+
+        def on_epoch(epoch: int, train_loss: float) -> None:
+            _, val_acc = evaluate(model, data["x_val"], data["y_val"])
+            _, test_acc = evaluate(model, data["x_test"], data["y_test"])
+            epoch_rows.append(
+                {**ids, "round": k, "remaining": remaining, "epoch": epoch, "train_loss": train_loss,
+                 "val_acc": val_acc, "test_acc": test_acc}
+            )  # fmt: skip
+            log.info(
+                "round %d (%.1f%% left) epoch %d: loss %.4f val %.4f test %.4f",
+                k, 100 * remaining, epoch, train_loss, val_acc, test_acc,
+            )  # fmt: skip
+
+        train_epochs(
+            model, data, cfg, generator=round_generator(seed, "batches", k), pruner=pruner,
+            on_step=on_step, on_epoch=on_epoch,
+        )  # fmt: skip
+        if k == 0 and rewind_at > 0:
+            if "rewind" not in captured:
+                raise ValueError(f"rewind_iteration {rewind_at} exceeds the steps of round 0")
+            point = captured["rewind"]
+        frame = pd.DataFrame(epoch_rows)
+        val = frame["val_acc"].fillna(-1.0)
+        best = int(val.idxmax())
+        round_row = {
+            **ids,
+            "round": k,
+            "remaining": remaining,
+            "layer_remaining": pruner.layer_remaining(),
+            "test_acc": float(frame["test_acc"].iloc[-1]),
+            "val_acc": float(frame["val_acc"].iloc[-1]),
+            "best_epoch": int(frame["epoch"].iloc[best]),
+            "best_val_acc": float(frame["val_acc"].iloc[best]),
+            "test_acc_at_best_val": float(frame["test_acc"].iloc[best]),
+        }
+        new_state = {"trained": _clone_state(model), "rewind": {n: t.cpu() for n, t in point.items()}}
+        return new_state, epoch_rows, [round_row]
+
+    epoch_rows, round_rows = run_rounds(int(cfg["rounds"]), do_round, None, checkpoint_dir)
+    return pd.DataFrame(epoch_rows), pd.DataFrame(round_rows)
+
+
+def z7_main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe zhang2021-z7: IMP on MNIST for one (architecture, mode, N) job, every trial."""
+    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-z7", description=z7_main.__doc__)
+    parser.add_argument("--config", required=True, help="the z7 section as JSON")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--mnist", required=True, help="the MNIST manifest (JSON) of the data node")
+    parser.add_argument("--arch", required=True)
+    parser.add_argument("--mode", required=True)
+    parser.add_argument("--n-samples", type=int, required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs-out", required=True)
+    parser.add_argument("--rounds-out", required=True)
+    args = parser.parse_args(argv)
+    cfg = json.loads(args.config)
+    torch.set_num_threads(max(1, args.threads))
+    device = resolve_device(args.device)
+    root = json.loads(Path(args.mnist).read_text())["root"]
+    out = Path(args.rounds_out)
+    partial = out.parent / f".{out.name}.partial"
+    epochs, rounds = [], []
+    for trial in range(int(cfg["trials"])):
+        # the data depend on (N, trial) only, the initialisation also on the architecture;
+        # the controls (mode) share both with IMP
+        data_seed = derive_seed(args.seed, "zhang2021", "z7", "data", args.n_samples, trial)
+        seed = derive_seed(args.seed, "zhang2021", "z7", args.arch, args.n_samples, trial)
+        data = prepare_data(root, args.n_samples, float(cfg["val_fraction"]), data_seed, device)
+        ids = {"arch": args.arch, "mode": args.mode, "n_samples": args.n_samples, "trial": trial, "seed": seed}
+        log.info(
+            "z7 %s/%s N=%d trial %d: %d train, %d val, %d test on %s",
+            args.arch, args.mode, args.n_samples, trial,
+            len(data["y_train"]), len(data["y_val"]), len(data["y_test"]), device,
+        )  # fmt: skip
+        e, r = run_imp(cfg, data, arch=args.arch, mode=args.mode, seed=seed, checkpoint_dir=partial / f"trial{trial}",
+                       ids=ids)  # fmt: skip
+        epochs.append(e)
+        rounds.append(r)
+    meta = {"seed": args.seed, "z7": cfg, "arch": args.arch, "mode": args.mode, "n_samples": args.n_samples}
+    write_table(pd.concat(epochs, ignore_index=True), args.epochs_out, config=meta, device=device)
+    write_table(pd.concat(rounds, ignore_index=True), args.rounds_out, config=meta, device=device)
+    shutil.rmtree(partial, ignore_errors=True)

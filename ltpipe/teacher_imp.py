@@ -1,0 +1,130 @@
+"""Z6: iterative magnitude pruning of a dense student on the sparse teacher (Zhang et al. 2021, Fig. 6).
+
+The teacher has K neurons with r* = r_star inputs each (Sec. 5: supports
+without replacement, weights U[-0.5, 0.5]), noise sigma = noise_level * E_y.
+The student starts fully connected (every neuron sees all d inputs) from a
+ball initialisation around the teacher (Sec. 5, relative distance ``lam``).
+Each IMP round trains with the batched AGD of Algorithm 1
+(:func:`ltpipe.agd.run_agd`, ``max_iter`` iterations at most, stop at
+``tol``), then removes the fraction ``rate`` of the surviving first-layer
+weights with the smallest magnitude (per trial, over the whole layer: the
+model has one trainable layer, Sec. 4.1), and rewinds the survivors to W(0).
+All trials of one training size N run as one batch.
+
+Table ``rounds`` (one row per trial and round): n_samples, trial, seed, round,
+remaining (fraction of the d K first-layer weights left), test_error (mean
+squared error of g(x; W) against the noiseless teacher output on n_test
+fresh inputs), rel_error (||W - W*||_F / ||W*||_F), train_error (mean
+squared error on the noisy training labels), iterations, converged,
+support_contains_teacher (every teacher weight survives), teacher_kept
+(fraction of the teacher's K r* weights that survive), k, d, r_star,
+noise_level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ltpipe.agd import run_agd
+from ltpipe.config import resolve_device, resolve_dtype
+from ltpipe.imp import magnitude_prune, run_rounds
+from ltpipe.seeds import derive_seed, torch_generator
+from ltpipe.tables import write_table
+from ltpipe.teacher import ball_init, build_problems, teacher_output, teacher_table
+
+__all__ = ["run_z6"]
+
+log = logging.getLogger(__name__)
+
+
+def run_z6(
+    cfg: dict[str, Any],
+    n_samples: int,
+    base_seed: int,
+    *,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float64,
+    checkpoint_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Every trial of one training size N through ``cfg["rounds"]`` IMP rounds; the ``rounds`` table."""
+    d, k, r_star = int(cfg["d"]), int(cfg["k"]), int(cfg["r_star"])
+    specs = [
+        {"r": d, "r_star": r_star, "n_samples": n_samples, "trial": t,
+         "seed": derive_seed(base_seed, "zhang2021", "z6", n_samples, t)}
+        for t in range(int(cfg["trials"]))
+    ]  # fmt: skip
+    teachers = teacher_table(specs, d=d, k=k)
+    level = float(cfg["noise_level"])
+    prob = build_problems(teachers, n_samples, level, dtype=dtype, device=device)
+    seeds = [s["seed"] for s in specs]
+    W0 = ball_init(seeds, prob.target, prob.mask, float(cfg["lam"]), cfg.get("distance", "relative"))
+    n_test = int(cfg["n_test"])
+    X_test = torch.stack(
+        [torch.randn((n_test, d), generator=torch_generator(s, "test"), dtype=torch.float64) for s in seeds]
+    ).to(device=device, dtype=dtype)
+    y_test = teacher_output(X_test, prob.target)
+    teacher_on = prob.target != 0
+
+    def do_round(rnd: int, mask: torch.Tensor):
+        res = run_agd(
+            prob.X, prob.y, mask, W0 * mask, prob.target,
+            eta=float(cfg["eta"]), beta=float(cfg["beta"]), max_iter=int(cfg["max_iter"]), tol=float(cfg["tol"]),
+            log_every=0,
+        )  # fmt: skip
+        W = res.W.to(device=device, dtype=dtype)
+        test_error = (teacher_output(X_test, W) - y_test).square().mean(-1).cpu()
+        train_error = (teacher_output(prob.X, W) - prob.y).square().mean(-1).cpu()
+        kept = (mask.bool() & teacher_on).sum(dim=(1, 2)) / teacher_on.sum(dim=(1, 2))
+        remaining = mask.sum(dim=(1, 2)) / (d * k)
+        rows = [
+            {
+                "n_samples": n_samples, "trial": s["trial"], "seed": s["seed"], "round": rnd,
+                "remaining": float(remaining[i]), "test_error": float(test_error[i]),
+                "rel_error": float(res.rel_error[i]), "train_error": float(train_error[i]),
+                "iterations": int(res.iterations[i]), "converged": bool(res.rel_change[i] < float(cfg["tol"])),
+                "support_contains_teacher": bool(kept[i] == 1), "teacher_kept": float(kept[i]),
+                "k": k, "d": d, "r_star": r_star, "noise_level": level,
+            }
+            for i, s in enumerate(specs)
+        ]  # fmt: skip
+        log.info(
+            "N=%d round %d: %.1f%% left, median test error %.3g, teacher kept in %d of %d trials",
+            n_samples, rnd, 100 * float(remaining.median()), float(test_error.median()),
+            int((kept == 1).sum()), len(specs),
+        )  # fmt: skip
+        next_mask = magnitude_prune(W, mask, float(cfg["rate"]))
+        return next_mask, [], rows
+
+    start = torch.ones_like(prob.mask)
+    _, rows = run_rounds(int(cfg["rounds"]), do_round, start, checkpoint_dir)
+    return pd.DataFrame(rows)
+
+
+def z6_main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe zhang2021-z6: IMP with AGD on the sparse teacher, every trial of one N."""
+    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-z6", description=z6_main.__doc__)
+    parser.add_argument("--config", required=True, help="the z6 section as JSON")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--n-samples", type=int, required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    cfg = json.loads(args.config)
+    torch.set_num_threads(max(1, args.threads))
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    partial = out.parent / f".{out.name}.partial"
+    df = run_z6(cfg, args.n_samples, args.seed, device=device, dtype=resolve_dtype(args.dtype), checkpoint_dir=partial)
+    write_table(df, out, config={"seed": args.seed, "z6": cfg, "dtype": args.dtype}, device=device)
+    shutil.rmtree(partial, ignore_errors=True)
