@@ -260,12 +260,145 @@ def claims_pl(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     return rows
 
 
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN with fewer than 3 points."""
+    x, y = pd.Series(np.asarray(x, dtype=float)), pd.Series(np.asarray(y, dtype=float))
+    if len(x) < 3:
+        return float("nan")
+    return float(x.rank().corr(y.rank()))
+
+
+def _mean_rank_order(table: pd.DataFrame, value: str) -> tuple[float, int]:
+    """Mean over rounds of Spearman(n_samples, median ``value`` over trials), and the rounds used."""
+    med = table.groupby(["round", "n_samples"])[value].median().reset_index()
+    rhos = [_spearman(g["n_samples"], g[value]) for _, g in med.groupby("round")]
+    rhos = [r for r in rhos if np.isfinite(r)]
+    return (float(np.mean(rhos)) if rhos else float("nan")), len(rhos)
+
+
+def claims_z6(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """Z6 (Fig. 6): error falls while pruning down to r*/d, rises sharply below; larger N lower; smallest N high."""
+    rounds = tables["rounds"]
+    ratio = float((rounds["r_star"] / rounds["d"]).iloc[0])
+    med = rounds.groupby(["n_samples", "round"]).agg(
+        remaining=("remaining", "median"), error=("test_error", "median"), kept=("teacher_kept", "median")
+    )
+    sizes = sorted(rounds["n_samples"].unique())
+    smallest, others = sizes[0], sizes[1:]
+    falls, rises, best = {}, {}, {}
+    for n in sizes:
+        g = med.loc[n].sort_index()
+        above = g[g["remaining"] >= ratio - 1e-12]
+        best[n] = float(g["error"].min())
+        falls[n] = float(g["error"].iloc[0] / above["error"].min())
+        rises[n] = float(g["error"].iloc[-1] / best[n])
+    rows = [
+        claim_row("z6.falls", "z6", f"for N > {smallest}, test error falls as pruning proceeds down to r*/d",
+                  min(falls[n] for n in others), ">=", c["min_fall"],
+                  f"dense error / least error with >= r*/d = {ratio:g} left (median over trials), worst over N; "
+                  f"per N {_fmt([falls[n] for n in sizes])} for N = {sizes}"),
+        claim_row("z6.rises", "z6", f"for N > {smallest}, test error rises sharply when pruned below r*/d",
+                  min(rises[n] for n in others), ">=", c["min_rise"],
+                  f"last-round error / least error (median over trials), worst over N; "
+                  f"per N {_fmt([rises[n] for n in sizes])}"),
+    ]  # fmt: skip
+    above = rounds[rounds["remaining"] >= ratio - 1e-12]
+    order, used = _mean_rank_order(above, "test_error")
+    rows.append(
+        claim_row("z6.larger_n_lower", "z6", "larger N gives lower test error at a fixed remaining fraction",
+                  -order, ">=", c["min_order"],
+                  f"-Spearman(N, median test error), mean over the {used} rounds with >= r*/d left")
+    )  # fmt: skip
+    other_best = max(best[n] for n in others)
+    rows.append(
+        claim_row("z6.smallest_n_high", "z6", f"N = {smallest} stays high (never reaches the larger N's errors)",
+                  best[smallest] / other_best, ">=", c["high_factor"],
+                  f"least median error of N = {smallest} / largest least error of the other N; "
+                  f"least errors {_fmt([best[n] for n in sizes])}")
+    )  # fmt: skip
+    return rows
+
+
+def claims_z7(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """Z7 (Fig. 7): accuracy first rises with moderate pruning (some N), drops when over-pruned, larger N higher.
+
+    Test accuracy at the end of each round (nothing selected on the test set),
+    median over trials; per architecture.
+    """
+    rows = []
+    rounds = tables["rounds"]
+    for arch, r in rounds.groupby("arch", sort=False):
+        imp = r[r["mode"] == "imp"]
+        med = imp.groupby(["n_samples", "round"]).agg(remaining=("remaining", "median"), acc=("test_acc", "median"))
+        sizes = sorted(imp["n_samples"].unique())
+        rise, drop = {}, {}
+        for n in sizes:
+            g = med.loc[n].sort_index()
+            moderate = g[(g.index > 0) & (g["remaining"] >= c["moderate"])]
+            rise[n] = float(moderate["acc"].max() - g["acc"].iloc[0]) if len(moderate) else float("nan")
+            drop[n] = float(g["acc"].max() - g["acc"].iloc[-1])
+        rows.append(
+            claim_row(f"z7.rises[{arch}]", "z7", f"{arch}: moderate pruning reaches at least the dense accuracy "
+                      "(for some N)", max(rise.values()), ">=", c["min_rise"],
+                      f"best accuracy with >= {c['moderate']:g} left (rounds >= 1) - dense accuracy; "
+                      f"per N {_fmt([rise[n] for n in sizes])} for N = {sizes}")
+        )  # fmt: skip
+        rows.append(
+            claim_row(f"z7.drops[{arch}]", "z7", f"{arch}: accuracy drops when over-pruned (every N)",
+                      min(drop.values()), ">=", c["min_drop"],
+                      f"best accuracy - last-round accuracy, worst over N; per N {_fmt([drop[n] for n in sizes])}; "
+                      f"last round leaves {_fmt([med.loc[n]['remaining'].iloc[-1] for n in sizes])}")
+        )  # fmt: skip
+        order, used = _mean_rank_order(imp, "test_acc")
+        rows.append(
+            claim_row(f"z7.larger_n_higher[{arch}]", "z7", f"{arch}: larger N gives higher accuracy",
+                      order, ">=", c["min_order"], f"Spearman(N, median test accuracy), mean over {used} rounds")
+        )  # fmt: skip
+        for mode, ctrl in r[r["mode"] != "imp"].groupby("mode", sort=False):
+            for n, cg in ctrl.groupby("n_samples"):
+                ig = imp[imp["n_samples"] == n]
+                a = ig.groupby("round").agg(remaining=("remaining", "median"), acc=("test_acc", "median"))
+                b = cg.groupby("round")["test_acc"].median()
+                sparse = a[a["remaining"] < c["moderate"]].index.intersection(b.index)
+                gap = float((a.loc[sparse, "acc"] - b.loc[sparse]).mean()) if len(sparse) else float("nan")
+                rows.append(
+                    claim_row(f"z7.beats_{mode}[{arch},N={n}]", "z7",
+                              f"{arch}, N = {n}: IMP beats the {mode} control once sparse (Frankle & Carbin)",
+                              gap, ">=", c["min_control_gap"],
+                              f"mean over the {len(sparse)} rounds with < {c['moderate']:g} left of "
+                              f"IMP accuracy - {mode} accuracy")
+                )  # fmt: skip
+    return rows
+
+
+def claims_ps(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """PS (Experiment 1): every weight within eps; the approximation's accuracy equals the target's."""
+    rows = []
+    for s in tables["summary"].itertuples():
+        rows.append(
+            claim_row(f"ps.within_eps[{s.solution}]", "ps", f"{s.solution}: every weight within eps = {s.eps:g}",
+                      s.max_error, "<=", s.eps,
+                      f"max |w - approx| over {s.n_weights} weights; {s.within_eps} within eps; "
+                      f"kept {s.kept_total} of {s.total_coefficients} coefficients")
+        )  # fmt: skip
+        rows.append(
+            claim_row(f"ps.accuracy[{s.solution}]", "ps",
+                      f"{s.solution}: approximation accuracy equals the target's to within "
+                      f"{c['max_acc_drop']:g} points", 100 * abs(s.approx_acc - s.target_acc), "<=",
+                      c["max_acc_drop"], f"target {100 * s.target_acc:.2f}%, approximation {100 * s.approx_acc:.2f}%")
+        )  # fmt: skip
+    return rows
+
+
 CLAIMS: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, Any]], list[dict]]] = {
     "z2": claims_z2,
     "z3": claims_z3,
     "z4": claims_z4,
     "z5": claims_z5,
+    "z6": claims_z6,
+    "z7": claims_z7,
     "pl": claims_pl,
+    "ps": claims_ps,
 }
 
 

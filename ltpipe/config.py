@@ -33,10 +33,54 @@ def _path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) or "<top level>"
 
 
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while isinstance(node, dict) and "$ref" in node:
+        target = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _coerce(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
+    """Turn the strings of a nested ``--config`` value into the schema's scalar types, in place."""
+    node = _resolve(node, root)
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        for key, item in value.items():
+            if key in props:
+                value[key] = _coerce(item, props[key], root)
+        return value
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_coerce(v, node["items"], root) for v in value]
+    if isinstance(value, str):
+        types = node.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if not types and "enum" in node:
+            types = sorted({type(v).__name__ for v in node["enum"]} - {"str"})
+        if "string" not in types and any(t in types for t in ("boolean", "integer", "number", "null")):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            if not isinstance(parsed, (dict, list, str)):
+                return parsed
+        if "null" in types and value == "null":
+            return None
+    return value
+
+
 def validate(config: dict[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> None:
-    """Raise :class:`ConfigError` naming every offending key's dotted path."""
+    """Raise :class:`ConfigError` naming every offending key's dotted path.
+
+    Snakemake hands nested ``--config`` values over as strings (``--config
+    data='{"mnist": {"download": false}}'`` gives the string ``"false"``);
+    where the schema asks for a boolean, number or null such strings are
+    first converted in place, so that command line works as written.
+    """
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
+    _coerce(config, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:

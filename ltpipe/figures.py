@@ -226,12 +226,102 @@ def fig_pl_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figur
     return fig
 
 
+def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 6: test error vs % of first-layer weights remaining (x reversed), one line per N, log y."""
+    rounds = tables["rounds"].copy()
+    rounds["percent"] = 100 * rounds["remaining"]
+    fig, ax = _setup(plot)
+    sns.lineplot(
+        data=rounds, x="percent", y="test_error", hue="n_samples", style="n_samples", markers=True, dashes=False,
+        estimator="median", errorbar=("pi", 50), palette=plot.get("palette", "viridis"), ax=ax,
+    )  # fmt: skip
+    ratio = 100 * float((rounds["r_star"] / rounds["d"]).iloc[0])
+    ax.axvline(ratio, color="0.5", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_yscale("log")
+    ticks = [t for t in (100, 50, 20, 10, 5, 3) if rounds["percent"].min() * 0.99 <= t]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlabel("remaining weights (%)")
+    ax.set_ylabel("test error (MSE)")
+    ax.legend(title="N", fontsize="small")
+    ax.set_title(plot.get("title", "IMP on the sparse teacher (Fig. 6)"))
+    return fig
+
+
+def fig_z7(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 7: test accuracy (end of each round) vs % remaining (x reversed), one line per N.
+
+    IMP solid; the controls (random pruning, re-initialisation), where run, dashed.
+    One panel per architecture.
+    """
+    rounds = tables["rounds"].copy()
+    rounds["percent"] = 100 * rounds["remaining"]
+    rounds["run"] = np.where(
+        rounds["mode"] == "imp", "N=" + rounds["n_samples"].astype(str),
+        "N=" + rounds["n_samples"].astype(str) + " " + rounds["mode"],
+    )  # fmt: skip
+    archs = list(dict.fromkeys(rounds["arch"]))
+    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
+    fig, axes = plt.subplots(
+        1, len(archs), figsize=(plot.get("width", 4.0) * len(archs), plot.get("height", 3.0)),
+        layout="constrained", squeeze=False,
+    )  # fmt: skip
+    for ax, arch in zip(axes[0], archs, strict=True):
+        data = rounds[rounds["arch"] == arch]
+        order = sorted(data["run"].unique(), key=lambda r: (" " in r, int(r.split()[0][2:]), r))
+        dashes = {r: (4, 2) if " " in r else "" for r in order}
+        sns.lineplot(
+            data=data, x="percent", y="test_acc", hue="run", hue_order=order, style="run", style_order=order,
+            dashes=dashes, markers=True, estimator="median", errorbar=None,
+            palette=plot.get("palette", "viridis"), ax=ax,
+        )  # fmt: skip
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ticks = [t for t in (100, 50, 20, 10, 5, 3, 2, 1) if data["percent"].min() * 0.99 <= t]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_xlabel("remaining weights (%)")
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize="x-small")
+        ax.set_title(plot.get("title", f"IMP on MNIST, {arch} (Fig. 7)"))
+    return fig
+
+
+def fig_ps(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """PS: distribution of |w - approx| over all weights (log x), optimal and sparsest subsets; eps marked."""
+    w = tables["weights"]
+    parts = [pd.DataFrame({"error": w["error"], "solution": "optimal (least error)"})]
+    if "error_sparsest" in w:
+        parts.append(pd.DataFrame({"error": w["error_sparsest"], "solution": "sparsest within eps"}))
+    data = pd.concat(parts, ignore_index=True)
+    floor = 1e-12
+    data["error"] = data["error"].clip(lower=floor)
+    fig, ax = _setup(plot)
+    sns.histplot(
+        data=data, x="error", hue="solution", log_scale=True, element="step", fill=False, bins=80,
+        palette=plot.get("palette", "deep"), ax=ax,
+    )  # fmt: skip
+    eps = plot.get("eps")
+    if eps is None and "error_sparsest" in w:
+        eps = float(w["error_sparsest"].max())
+    if eps:
+        ax.axvline(eps, color="0.3", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"|w - subset sum| (clipped at {floor:g})")
+    ax.set_ylabel("weights")
+    ax.set_title(plot.get("title", f"SubsetSum approximation of {len(w):,} weights"))
+    return fig
+
+
 FIGURES: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, Any]], plt.Figure]] = {
     "z2": fig_z2,
     "z3_a": fig_z3_a,
     "z3_b": fig_z3_b,
     "z4": fig_z4,
     "z5": fig_z5,
+    "z6": fig_z6,
+    "z7": fig_z7,
+    "ps": fig_ps,
     "pl_a": fig_pl_a,
     "pl_b": fig_pl_b,
 }

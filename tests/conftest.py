@@ -55,3 +55,25 @@ def reference_agd(X, y, mask, W0, eta, beta, iters, partitions=0):
 @pytest.fixture(autouse=True)
 def _torch_threads():
     torch.set_num_threads(1)
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """An unsigned-byte IDX file (the MNIST format): magic 0x0000080<ndim>, sizes, then the bytes."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def write_tiny_mnist(root, n_train: int = 300, n_test: int = 100, seed: int = 0) -> None:
+    """MNIST-shaped IDX files in torchvision's layout under root/MNIST/raw: each class lights its own
+    4-pixel-high band of a 28 x 28 image (plus noise), so a network can learn them."""
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+        images = rng.integers(0, 60, size=(n, 28, 28))
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label : 6 + 2 * label, 4:24] += 180
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", np.clip(images, 0, 255))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)

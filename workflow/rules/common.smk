@@ -14,9 +14,13 @@ except ConfigError as err:
 
 
 ZHANG = config["zhang2021"]
-ZHANG_EXPS = list(ZHANG)
+# the teacher-student AGD experiments (Z6, Z7 are IMP, with their own rules)
+ZHANG_EXPS = [exp for exp in ("z2", "z3", "z4", "z5") if exp in ZHANG]
 PENSIA = config["pensia2020"]
-FIGURE_IDS = ["z2", "z3_a", "z3_b", "z4", "z5", "pl_a", "pl_b"]
+MNIST = config["data"]["mnist"]
+FIGURE_IDS = ["z2", "z3_a", "z3_b", "z4", "z5", "z6", "z7", "pl_a", "pl_b", "ps"]
+PS_TRAINING = ("n_samples", "epochs", "batch_size", "optimizer", "lr", "momentum")
+PS_TRAINING += ("weight_decay", "schedule")
 # the study of each experiment id
 STUDY = {**{exp: "zhang2021" for exp in ZHANG}, **{exp: "pensia2020" for exp in PENSIA}}
 # Keys of an experiment section that only figures, claims or a later summary
@@ -99,6 +103,37 @@ def zhang_parts(exp, name):
     )
 
 
+def imp_parts(exp, name):
+    """The per-job tables of Z6 (one per N) or Z7 (one per architecture, mode and N)."""
+    if exp == "z6":
+        return expand(
+            "results/zhang2021/z6/parts/N{n}.{name}.parquet",
+            n=ZHANG["z6"]["n_samples"],
+            name=name,
+        )
+    z7 = ZHANG["z7"]
+    jobs = [("imp", n) for n in z7["n_samples"]]
+    jobs += [
+        (m, n) for m in z7["controls"]["modes"] for n in z7["controls"]["n_samples"]
+    ]
+    return [
+        f"results/zhang2021/z7/parts/{arch}/{mode}/N{n}.{name}.parquet"
+        for arch in z7["arch"]
+        for mode, n in jobs
+    ]
+
+
+def ps_training():
+    """The PS settings the target depends on (editing eps keeps the trained target)."""
+    return {k: PENSIA["ps"][k] for k in PS_TRAINING}
+
+
+def ps_solving():
+    return {
+        k: v for k, v in section("pensia2020", "ps").items() if k not in PS_TRAINING
+    }
+
+
 def zhang_tables():
     """The experiment tables of Z2-Z5, as {exp: {name: path}}."""
     tables = {
@@ -113,6 +148,12 @@ def all_tables():
     """Every experiment table that claims are computed from, as {exp: {name: path}}."""
     return {
         **zhang_tables(),
+        "z6": {"rounds": "results/zhang2021/z6/rounds.parquet"},
+        "z7": {
+            "rounds": "results/zhang2021/z7/rounds.parquet",
+            "epochs": "results/zhang2021/z7/epochs.parquet",
+        },
+        "ps": {"summary": "results/pensia2020/ps/summary.parquet"},
         "pl": {
             "trials": "results/pensia2020/pl/trials.parquet",
             "needed": "results/pensia2020/pl/needed.parquet",
@@ -130,6 +171,9 @@ FIGURE_TABLES = {
     "z3_b": {"rates": "results/zhang2021/z3/rates.parquet"},
     "z4": {"trials": "results/zhang2021/z4/trials.parquet"},
     "z5": {"trials": "results/zhang2021/z5/trials.parquet"},
+    "z6": {"rounds": "results/zhang2021/z6/rounds.parquet"},
+    "z7": {"rounds": "results/zhang2021/z7/rounds.parquet"},
+    "ps": {"weights": "results/pensia2020/ps/weights.parquet"},
     "pl_a": {"trials": "results/pensia2020/pl/trials.parquet"},
     "pl_b": {"needed": "results/pensia2020/pl/needed.parquet"},
 }

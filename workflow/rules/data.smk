@@ -21,3 +21,32 @@ rule zhang2021_teachers:
     shell:
         "python -m ltpipe teachers --study zhang2021 --exp {wildcards.exp} --r {wildcards.r}"
         " --seed {params.seed} --config {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+# MNIST (Z7, PS): read, verify and, when absent, download the four IDX files
+# under data.mnist.root (default resources/mnist). The manifest names the
+# folder and each file's size and md5; training jobs read the files it lists.
+rule mnist:
+    input:
+        code=ltpipe_code("mnist"),
+    output:
+        "resources/mnist/manifest.json",
+    log:
+        "logs/data/mnist.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        root=lambda w, output: MNIST["root"] or os.path.dirname(output[0]),
+        flags=" ".join(
+            f
+            for f, on in [
+                ("--no-verify-checksums", not MNIST["verify_checksums"]),
+                ("--no-download", not MNIST["download"]),
+            ]
+            if on
+        ),
+    shell:
+        "python -m ltpipe mnist --root {params.root:q} {params.flags} --out {output} > {log} 2>&1"

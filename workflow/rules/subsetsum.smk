@@ -42,3 +42,61 @@ rule pensia2020_pl_needed:
     shell:
         "python -m ltpipe pensia2020-pl-needed --trials {input.trials} --config {params.cfg:q}"
         " --out {output} > {log} 2>&1"
+
+
+# PS (Experiment 1): train the bias-free 784-500-10 target, then solve every weight.
+rule pensia2020_ps_target:
+    input:
+        mnist="resources/mnist/manifest.json",
+        code=ltpipe_code("subsetsum_network"),
+    output:
+        "results/pensia2020/ps/target.pt",
+    log:
+        "logs/pensia2020/ps_target.log",
+    benchmark:
+        "benchmarks/pensia2020/ps_target.tsv"
+    conda:
+        ENV
+    # one thread: a network trained with more gets other low-order bits (the
+    # reductions of its BLAS calls split differently), and results must not
+    # depend on the machine's settings; jobs run side by side instead
+    threads: 1
+    resources:
+        gpu=gpu_count(),
+        mem_mb=4000,
+        runtime=120,
+    params:
+        cfg=as_json(ps_training()),
+        seed=config["seed"],
+        device=config["device"],
+    shell:
+        "python -m ltpipe pensia2020-ps-target --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist}"
+        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule pensia2020_ps_solve:
+    input:
+        target="results/pensia2020/ps/target.pt",
+        mnist="resources/mnist/manifest.json",
+        code=ltpipe_code("subsetsum_network"),
+    output:
+        weights="results/pensia2020/ps/weights.parquet",
+        summary="results/pensia2020/ps/summary.parquet",
+    log:
+        "logs/pensia2020/ps_solve.log",
+    benchmark:
+        "benchmarks/pensia2020/ps_solve.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=gpu_count(),
+        mem_mb=8000,
+        runtime=120,
+    params:
+        cfg=as_json(ps_solving()),
+        device=config["device"],
+    shell:
+        "python -m ltpipe pensia2020-ps-solve --config {params.cfg:q} --target {input.target} --mnist {input.mnist}"
+        " --device {params.device} --threads {threads} --weights-out {output.weights}"
+        " --summary-out {output.summary} > {log} 2>&1"

@@ -1,0 +1,83 @@
+# Iterative magnitude pruning (Zhang et al. 2021, Sec. 5.2): Z6 on the sparse
+# teacher with AGD inside each round, Z7 on MNIST. Jobs checkpoint every
+# finished round next to their output and resume from it when rerun.
+
+
+rule zhang2021_z6:
+    input:
+        code=ltpipe_code("teacher_imp"),
+    output:
+        "results/zhang2021/z6/parts/N{n}.rounds.parquet",
+    log:
+        "logs/zhang2021/z6/N{n}.log",
+    benchmark:
+        "benchmarks/zhang2021/z6/N{n}.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=gpu_count(),
+        mem_mb=2000,
+        runtime=240,
+    params:
+        cfg=section_json("zhang2021", "z6"),
+        seed=config["seed"],
+        device=config["device"],
+        dtype=config["dtype"],
+    shell:
+        "python -m ltpipe zhang2021-z6 --config {params.cfg:q} --seed {params.seed} --n-samples {wildcards.n}"
+        " --device {params.device} --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule zhang2021_z7:
+    input:
+        mnist="resources/mnist/manifest.json",
+        code=ltpipe_code("mnist_imp"),
+    output:
+        epochs="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.epochs.parquet",
+        rounds="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.rounds.parquet",
+    log:
+        "logs/zhang2021/z7/{arch}_{mode}_N{n}.log",
+    benchmark:
+        "benchmarks/zhang2021/z7/{arch}_{mode}_N{n}.tsv"
+    wildcard_constraints:
+        arch="lenet5|lenet5-conv64|lenet-300-100",
+        mode="imp|random|reinit",
+    conda:
+        ENV
+    # one thread: a network trained with more gets other low-order bits (the
+    # reductions of its BLAS calls split differently), and results must not
+    # depend on the machine's settings; jobs run side by side instead
+    threads: 1
+    resources:
+        gpu=gpu_count(),
+        mem_mb=4000,
+        runtime=720,
+    params:
+        cfg=section_json("zhang2021", "z7"),
+        seed=config["seed"],
+        device=config["device"],
+    shell:
+        "python -m ltpipe zhang2021-z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist}"
+        " --arch {wildcards.arch} --mode {wildcards.mode} --n-samples {wildcards.n} --device {params.device}"
+        " --threads {threads} --epochs-out {output.epochs} --rounds-out {output.rounds} > {log} 2>&1"
+
+
+rule zhang2021_imp_gather:
+    input:
+        parts=lambda w: imp_parts(w.exp, w.name),
+        code=ltpipe_code("tables"),
+    output:
+        "results/zhang2021/{exp}/{name}.parquet",
+    log:
+        "logs/zhang2021/{exp}/gather_{name}.log",
+    wildcard_constraints:
+        exp="z6|z7",
+        name="rounds|epochs",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m ltpipe gather --out {output} {input.parts} > {log} 2>&1"
