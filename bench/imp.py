@@ -1,0 +1,310 @@
+"""Throughput of the project's IMP training loop against the reference code's loop, LeNet-5 on MNIST.
+
+Both loops train the same once-pruned LeNet-5 (``ltpipe.models.build("lenet5")``,
+20% of every hidden layer's and 10% of the output layer's weights removed by
+magnitude; identical weights, pruned weights zero in both) with Adam (lr
+1.2e-3, weight decay 1e-4, the reference's settings after its first round),
+batch 60, for the same number of steps over the same training samples:
+
+- project: :func:`ltpipe.imp.train_epochs` with a :class:`ltpipe.imp.Pruner`
+  on the data dict of :func:`ltpipe.mnist_imp.prepare_data` (normalised
+  tensors in memory, batches sliced from a seeded permutation);
+- reference: a faithful re-creation of ``train(model, train_loader, optimizer,
+  criterion)`` in ``main.py`` of rahulvigneswaran/Lottery-Ticket-Hypothesis-in-Pytorch
+  (the IMP code Zhang et al. 2021 used), called once per epoch as its ``main``
+  does: a ``DataLoader(batch_size=60, shuffle=True, num_workers=0,
+  drop_last=False)`` over ``torchvision.datasets.MNIST`` with
+  ``ToTensor()`` and ``Normalize((0.1307,), (0.3081,))``, and after every
+  backward pass, for every parameter named ``*weight*``, a round trip through
+  numpy that zeroes the gradient where ``weight < EPS`` (EPS = 1e-6). That
+  test freezes every negative weight as well as the pruned ones; it is the
+  reference's behaviour and is kept as it is (here only the time matters).
+  The dataset is cut to the project's samples by indexing its ``data`` and
+  ``targets``, so each sample still goes through the reference's
+  ``__getitem__`` (uint8 tensor -> PIL image -> ToTensor -> Normalize).
+
+What makes the difference: per batch the reference builds 60 PIL images,
+converts and normalises each one separately and collates them (about 3 ms
+per step here), then copies every weight and gradient to numpy, runs
+``np.where`` and wraps the result in a new gradient tensor (about 0.4 ms).
+The project normalises the images once, slices each batch from one tensor,
+and masks gradients with one multiply per layer (tens of microseconds). What
+neither loop can avoid is LeNet-5's own forward, backward and Adam step, about
+5 ms per step of 60 on one core (mostly the convolutions' backward and max
+pooling in PyTorch's CPU kernels); it bounds the ratio near 2 on this model.
+The line ``ms per step`` splits the times into these parts (each timed on its
+own, so they add up only roughly).
+
+The last line is ``ratio: <project / reference samples per second>``, the
+median of ``--repeats`` timed runs of each loop (after a warm-up of a few
+steps each; the two loops alternate in order from one repeat to the next).
+
+    python bench/imp.py                         # synthetic MNIST-shaped data in a temporary folder
+    python bench/imp.py --root /path/to/data    # real data, torchvision layout <root>/MNIST/raw/
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+import torchvision.datasets as datasets
+import torchvision.transforms as transforms
+from torch import nn
+
+from ltpipe import mnist
+from ltpipe.imp import Pruner, evaluate, train_epochs
+from ltpipe.mnist_imp import prepare_data
+from ltpipe.models import build
+from ltpipe.seeds import derive_seed
+
+ARCH = "lenet5"
+LR, WEIGHT_DECAY = 1.2e-3, 1e-4  # the reference's Adam after its first round
+
+
+# --- the reference's training function (main.py), as written there, on CPU ----------------------------------
+
+
+def reference_train(model, train_loader, optimizer, criterion):
+    EPS = 1e-6
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.train()
+    for batch_idx, (imgs, targets) in enumerate(train_loader):  # noqa: B007 (as in the reference)
+        optimizer.zero_grad()
+        imgs, targets = imgs.to(device), targets.to(device)
+        output = model(imgs)
+        train_loss = criterion(output, targets)
+        train_loss.backward()
+
+        # Freezing Pruned weights by making their gradients Zero
+        for name, p in model.named_parameters():
+            if "weight" in name:
+                tensor = p.data.cpu().numpy()
+                grad_tensor = p.grad.data.cpu().numpy()
+                grad_tensor = np.where(tensor < EPS, 0, grad_tensor)
+                p.grad.data = torch.from_numpy(grad_tensor).to(device)
+        optimizer.step()
+    return train_loss.item()
+
+
+def reference_dataset(root: str | Path, idx: torch.Tensor) -> datasets.MNIST:
+    """The reference's MNIST training set, reduced to the samples ``idx`` (its per-sample path unchanged)."""
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    ds = datasets.MNIST(str(root), train=True, download=False, transform=transform)
+    ds.data, ds.targets = ds.data[idx], ds.targets[idx]
+    return ds
+
+
+def reference_loader(dataset, batch: int) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=0, drop_last=False)
+
+
+# --- data and models -------------------------------------------------------------------------------------------
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """``array`` (uint8) as an uncompressed IDX file."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = (0x0800 | array.ndim).to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + array.tobytes())
+
+
+def write_synthetic(root: Path, n_train: int, n_test: int, seed: int = 0) -> None:
+    """Random MNIST-shaped images and labels in torchvision's layout, ``root/MNIST/raw/``."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        write_idx(mnist.raw_dir(root) / mnist.FILES[f"{split}_images"], rng.integers(0, 256, (n, 28, 28)))
+        write_idx(mnist.raw_dir(root) / mnist.FILES[f"{split}_labels"], rng.integers(0, 10, n))
+
+
+def pruned_state(seed: int) -> dict[str, torch.Tensor]:
+    """State dict (weights and masks) of a LeNet-5 pruned once by magnitude."""
+    torch.manual_seed(seed)
+    model = build(ARCH)
+    pruner = Pruner(model, rate=0.2, output_rate=0.1)
+    pruner.prune()
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def project_model(state: dict[str, torch.Tensor]) -> tuple[nn.Module, Pruner]:
+    model = build(ARCH)
+    pruner = Pruner(model, rate=0.2, output_rate=0.1)
+    model.load_state_dict(state)
+    return model, pruner
+
+
+def reference_model(state: dict[str, torch.Tensor]) -> nn.Module:
+    model = build(ARCH)
+    model.load_state_dict({k: v for k, v in state.items() if not k.endswith("weight_mask")})
+    return model
+
+
+# --- the two timed runs ----------------------------------------------------------------------------------------
+
+
+def run_project(state, data, cfg, seed) -> tuple[float, nn.Module]:
+    model, pruner = project_model(state)
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    train_epochs(model, data, cfg, generator=gen, pruner=pruner)
+    return time.perf_counter() - t0, model
+
+
+def run_reference(state, dataset, batch, epochs, seed) -> tuple[float, nn.Module]:
+    model = reference_model(state)
+    torch.manual_seed(seed)  # the loader shuffles from torch's global generator
+    loader = reference_loader(dataset, batch)
+    t0 = time.perf_counter()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    criterion = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        reference_train(model, loader, optimizer, criterion)
+    return time.perf_counter() - t0, model
+
+
+def breakdown(state, data, dataset, batch: int, steps: int) -> dict[str, float]:
+    """Milliseconds per step of the parts of the loops, each timed on its own for ``steps`` steps.
+
+    ``compute``: forward, loss, backward and Adam step of the model on batches
+    already in memory, with neither loop's masking (the work both loops share);
+    ``reference_data``: drawing the batches from the reference's DataLoader;
+    ``reference_masks``: the reference's numpy round trip of the gradients.
+    """
+    loader = reference_loader(dataset, batch)
+    n = 0
+    t0 = time.perf_counter()
+    while n < steps:
+        for _ in loader:
+            n += 1
+            if n == steps:
+                break
+    data_ms = 1000 * (time.perf_counter() - t0) / steps
+    model = reference_model(state)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    criterion = nn.CrossEntropyLoss()
+    x, y = data["x_train"], data["y_train"]
+    compute = masks = 0.0
+    for i in range(steps):
+        lo = (i * batch) % (len(y) - batch + 1)
+        imgs, targets = x[lo : lo + batch], y[lo : lo + batch]
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        criterion(model(imgs), targets).backward()
+        t1 = time.perf_counter()
+        for name, p in model.named_parameters():
+            if "weight" in name:
+                tensor = p.data.cpu().numpy()
+                grad_tensor = p.grad.data.cpu().numpy()
+                grad_tensor = np.where(tensor < 1e-6, 0, grad_tensor)
+                p.grad.data = torch.from_numpy(grad_tensor)
+        t2 = time.perf_counter()
+        optimizer.step()
+        compute += (t1 - t0) + (time.perf_counter() - t2)
+        masks += t2 - t1
+    return {"compute": 1000 * compute / steps, "reference_data": data_ms, "reference_masks": 1000 * masks / steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", help="MNIST root (torchvision layout); default: synthetic data in a temporary folder")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per loop (whole epochs)")
+    parser.add_argument("--samples", type=int, default=6000, help="training samples per epoch (a multiple of batch)")
+    parser.add_argument("--batch", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps per loop")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.samples % args.batch:
+        parser.error(f"--samples {args.samples} is not a multiple of --batch {args.batch}")
+    per_epoch = args.samples // args.batch
+    if args.steps % per_epoch:
+        parser.error(f"--steps {args.steps} is not a whole number of epochs of {per_epoch} steps")
+    epochs = args.steps // per_epoch
+    torch.set_num_threads(max(1, args.threads))
+
+    with tempfile.TemporaryDirectory(prefix="bench-imp-") as tmp:
+        root = args.root
+        if root is None:
+            root = Path(tmp) / "data"
+            write_synthetic(root, n_train=args.samples, n_test=1000, seed=args.seed)
+        print(
+            f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__},"
+            f" torchvision {torchvision.__version__}, numpy {np.__version__}"
+        )
+        print(f"data: {'synthetic (random digits)' if args.root is None else root}")
+
+        # the project's data dict, and the same samples for the reference's dataset
+        data_seed = derive_seed(args.seed, "bench", "imp", "data")
+        data = prepare_data(root, args.samples, 0.0, data_seed)
+        _, y_all = mnist.load(root, "train")
+        idx = torch.as_tensor(mnist.stratified_indices(y_all, args.samples, derive_seed(data_seed, "subset")))
+        dataset = reference_dataset(root, idx)
+        ref_x = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        ref_y = torch.as_tensor([dataset[i][1] for i in range(len(dataset))])
+        diff = float((ref_x - data["x_train"]).abs().max())
+        if not torch.equal(ref_y, data["y_train"]) or diff > 1e-5:
+            raise SystemExit(f"the two loops would not see the same samples (max |x diff| {diff:.1e})")
+        print(f"samples: {args.samples} (the same in both loops, max |x_project - x_reference| = {diff:.1e})")
+        print(f"workload: {ARCH}, batch {args.batch}, {args.steps} steps ({epochs} epoch(s) of {per_epoch})")
+
+        state = pruned_state(derive_seed(args.seed, "bench", "imp", "init"))
+        layers = project_model(state)[1].layer_remaining()
+        print("weights remaining per layer: " + ", ".join(f"{r:.3f}" for r in layers))
+        cfg = {"optimizer": "adam", "lr": LR, "weight_decay": WEIGHT_DECAY, "batch_size": args.batch, "epochs": epochs}
+
+        # warm-up: first-call costs (allocator, kernels, PIL, numpy) are not part of the figures
+        n_warm = args.warmup * args.batch
+        warm = {k: v[:n_warm] for k, v in data.items()}
+        run_project(state, warm, {**cfg, "epochs": 1}, args.seed)
+        run_reference(state, torch.utils.data.Subset(dataset, range(n_warm)), args.batch, 1, args.seed)
+
+        n = args.steps * args.batch
+        rates: dict[str, list[float]] = {"project": [], "reference": []}
+        models = {}
+        for rep in range(args.repeats):
+            seed = derive_seed(args.seed, "bench", "imp", "repeat", rep)
+            order = ("project", "reference") if rep % 2 == 0 else ("reference", "project")
+            for which in order:
+                if which == "project":
+                    t, models[which] = run_project(state, data, cfg, seed)
+                else:
+                    t, models[which] = run_reference(state, dataset, args.batch, epochs, seed)
+                rates[which].append(n / t)
+            print(f"repeat {rep}: project {rates['project'][-1]:.1f}, reference {rates['reference'][-1]:.1f} samples/s")
+
+        # both loops trained, and kept the pruned weights at zero
+        for which, model in models.items():
+            pruned_nonzero = sum(
+                int(((state[f"{name}_mask"] == 0) & (p.detach() != 0)).sum())
+                for name, p in model.named_parameters()
+                if f"{name}_mask" in state
+            )
+            loss, acc = evaluate(model, data["x_train"], data["y_train"])
+            print(f"{which}: train loss {loss:.4f}, accuracy {acc:.4f}, pruned weights not zero: {pruned_nonzero}")
+
+        runs = [breakdown(state, data, dataset, args.batch, args.steps) for _ in range(args.repeats)]
+        parts = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+    project, reference = statistics.median(rates["project"]), statistics.median(rates["reference"])
+    step_ms = {"project": 1000 * args.batch / project, "reference": 1000 * args.batch / reference}
+    print(
+        f"ms per step: project {step_ms['project']:.2f}, reference {step_ms['reference']:.2f}; of which"
+        f" compute (both) {parts['compute']:.2f}, reference data loading {parts['reference_data']:.2f},"
+        f" reference numpy masks {parts['reference_masks']:.2f}"
+    )
+    print(f"project_samples_per_second: {project:.1f}")
+    print(f"reference_samples_per_second: {reference:.1f}")
+    print(f"ratio: {project / reference:.2f}")
+
+
+if __name__ == "__main__":
+    main()
