@@ -63,6 +63,11 @@ def _coerce(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
                 parsed = yaml.safe_load(value)
             except yaml.YAMLError:
                 return value
+            if isinstance(parsed, str) and "number" in types:
+                try:  # YAML 1.1 reads 1e-3 (no dot) as a string; JSON writes it so
+                    parsed = float(value)
+                except ValueError:
+                    return value
             if not isinstance(parsed, (dict, list, str)):
                 return parsed
         if "null" in types and value == "null":

@@ -66,3 +66,113 @@ def test_missing_key_is_named():
 def test_device_resolution():
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") in ("cpu", "cuda")
+
+
+def test_nested_strings_are_converted_to_the_schema_types():
+    cfg = load("config.yaml")
+    cfg["data"]["mnist"]["verify_checksums"] = "false"
+    cfg["data"]["mnist"]["download"] = "true"
+    cfg["data"]["mnist"]["root"] = "null"
+    cfg["zhang2021"]["z6"]["rate"] = "0.3"
+    cfg["zhang2021"]["z6"]["rounds"] = "5"
+    cfg["zhang2021"]["z6"]["n_samples"] = ["100", "200"]
+    cfg["pensia2020"]["ps"]["n_samples"] = "200"
+    cfg["pensia2020"]["ps"]["sparsest"] = "false"
+    cfg["pensia2020"]["ps"]["plot"]["dpi"] = "150"
+    validate(cfg)
+    mnist = cfg["data"]["mnist"]
+    assert mnist["verify_checksums"] is False and mnist["download"] is True and mnist["root"] is None
+    z6 = cfg["zhang2021"]["z6"]
+    assert z6["rate"] == 0.3 and isinstance(z6["rate"], float)
+    assert z6["rounds"] == 5 and isinstance(z6["rounds"], int)
+    assert z6["n_samples"] == [100, 200]
+    ps = cfg["pensia2020"]["ps"]
+    assert ps["n_samples"] == 200 and ps["sparsest"] is False and ps["plot"]["dpi"] == 150
+
+
+def test_null_for_a_nullable_number_is_converted():
+    cfg = load("config.yaml")
+    cfg["pensia2020"]["ps"]["n_samples"] = "null"
+    validate(cfg)
+    assert cfg["pensia2020"]["ps"]["n_samples"] is None
+
+
+@pytest.mark.parametrize("root", ["123", "true", "1.5", "/data/mnist", "~"])
+def test_strings_for_string_keys_stay_strings(root):
+    cfg = load("config.yaml")
+    cfg["data"]["mnist"]["root"] = root
+    cfg["zhang2021"]["z5"]["plot"]["title"] = "0.5"
+    validate(cfg)
+    assert cfg["data"]["mnist"]["root"] == root
+    assert cfg["zhang2021"]["z5"]["plot"]["title"] == "0.5"
+
+
+def test_enum_strings_are_left_alone():
+    cfg = load("config.yaml")
+    cfg["device"] = "cpu"
+    cfg["pensia2020"]["ps"]["coefficients"] = "per_row"
+    validate(cfg)
+    assert cfg["device"] == "cpu" and cfg["pensia2020"]["ps"]["coefficients"] == "per_row"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "needle"),
+    [
+        (
+            ("data", "mnist", "verify_checksums"),
+            "maybe",
+            "data.mnist.verify_checksums: 'maybe' is not of type 'boolean'",
+        ),
+        (("data", "mnist", "download"), "[1, 2]", "data.mnist.download"),
+        (("zhang2021", "z6", "rate"), "fast", "zhang2021.z6.rate: 'fast' is not of type 'number'"),
+        (("zhang2021", "z6", "rate"), "null", "zhang2021.z6.rate: None is not of type 'number'"),
+        (("zhang2021", "z6", "rate"), "1.5", "zhang2021.z6.rate: 1.5 is greater than or equal to the maximum of 1"),
+    ],
+)
+def test_strings_that_do_not_convert_are_refused_with_their_path(path, value, needle):
+    cfg = load("config.yaml")
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1e-8", 1e-8), ("1E-8", 1e-8), ("5e-4", 5e-4), ("1.0e-8", 1e-8)])
+def test_exponent_strings_are_numbers(value, expected):
+    # JSON writes 1e-8 without a dot; a nested --config value arrives as that text
+    cfg = load("config.yaml")
+    cfg["zhang2021"]["z6"]["tol"] = value
+    validate(cfg)
+    assert cfg["zhang2021"]["z6"]["tol"] == expected
+
+
+def test_nested_command_line_config_as_snakemake_parses_it():
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    cfg = load("config.yaml")
+    given = parse_config(
+        [
+            'data={"mnist": {"root": null, "verify_checksums": false, "download": false}}',
+            'pensia2020={"ps": {"n_samples": 1000, "weight_decay": 0.0005, "sparsest": false}}',
+        ]
+    )
+    assert given["data"]["mnist"]["verify_checksums"] == "false"  # Snakemake hands the value over as text
+    update_config(cfg, given)
+    validate(cfg)
+    assert cfg["data"]["mnist"] == {"root": None, "verify_checksums": False, "download": False}
+    ps = cfg["pensia2020"]["ps"]
+    assert ps["n_samples"] == 1000 and ps["weight_decay"] == 0.0005 and ps["sparsest"] is False
+
+
+def test_nested_command_line_exponent_as_snakemake_parses_it():
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    cfg = load("config.yaml")
+    update_config(cfg, parse_config(['pensia2020={"ps": {"weight_decay": 5e-4, "lr": 1e-1}}']))
+    validate(cfg)
+    assert cfg["pensia2020"]["ps"]["weight_decay"] == 5e-4 and cfg["pensia2020"]["ps"]["lr"] == 0.1
