@@ -94,9 +94,13 @@ def draw_coefficients(
 
 
 def approximate(
-    weights: Sequence[np.ndarray], coefficients: Sequence[np.ndarray], eps: float, sparsest: bool
+    weights: Sequence[np.ndarray],
+    coefficients: Sequence[np.ndarray],
+    eps: float,
+    sparsest: bool,
+    device: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Solve every weight; returns the ``weights`` table and the solve time of each solution."""
+    """Solve every weight (on ``device``, the CPU by default); the ``weights`` table and each solution's time."""
     frames = []
     seconds = {"optimal": 0.0, "sparsest": 0.0}
     for layer, (w, a) in enumerate(zip(weights, coefficients, strict=True)):
@@ -104,7 +108,7 @@ def approximate(
         flat_w = w.reshape(-1)
         flat_a = np.ascontiguousarray(a.reshape(rows * cols, -1))
         began = time.perf_counter()
-        _, mask = solve(flat_a, flat_w)
+        _, mask = solve(flat_a, flat_w, device=device)
         seconds["optimal"] += time.perf_counter() - began
         mask = mask.numpy()
         approx = (flat_a * mask).sum(1)
@@ -119,7 +123,7 @@ def approximate(
         }
         if sparsest:
             began = time.perf_counter()
-            _, smask, _ = solve_sparsest(flat_a, flat_w, eps)
+            _, smask, _ = solve_sparsest(flat_a, flat_w, eps, device=device)
             seconds["sparsest"] += time.perf_counter() - began
             smask = smask.numpy()
             sapprox = (flat_a * smask).sum(1)
@@ -193,7 +197,7 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
     n = n_coefficients(eps, int(cfg["c"]))
     log.info("coefficients U[%.4f, %.4f], n = %d per weight (%s)", low, high, n, cfg["coefficients"])
     coefficients = draw_coefficients([w.shape for w in weights], n, low, high, cfg["coefficients"], saved["seed"])
-    table, seconds = approximate(weights, coefficients, eps, bool(cfg["sparsest"]))
+    table, seconds = approximate(weights, coefficients, eps, bool(cfg["sparsest"]), device)
 
     root = json.loads(Path(args.mnist).read_text())["root"]
     data = prepare_data(root, None, 0.0, 0, device)
