@@ -30,8 +30,6 @@ run computes the same numbers as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -41,6 +39,7 @@ import torch
 from torch import nn
 
 from ltpipe.seeds import derive_seed, torch_generator
+from ltpipe.tables import atomic_path
 
 __all__ = [
     "MODES",
@@ -278,17 +277,6 @@ def train_epochs(
             on_epoch(epoch, float(total) / n)
 
 
-def _save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_rounds(
     n_rounds: int,
     do_round: Callable[[int, Any], tuple[Any, list[dict], list[dict]]],
@@ -320,7 +308,8 @@ def run_rounds(
         log.info("round %d of %d done in %.1f s", k, n_rounds - 1, time.perf_counter() - began)
         if checkpoint_dir is not None:
             ckpt = {"round": k, "state": state, "epoch_rows": epoch_rows, "round_rows": round_rows}
-            _save(ckpt, checkpoint_dir / f"round_{k:04d}.pt")
+            with atomic_path(checkpoint_dir / f"round_{k:04d}.pt") as tmp:
+                torch.save(ckpt, tmp)
             for old in checkpoint_dir.glob("round_*.pt"):
                 if old.name != f"round_{k:04d}.pt":
                     old.unlink()

@@ -35,13 +35,11 @@ draws class-stratified, seeded subsets with :func:`stratified_indices` and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import socket
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +47,7 @@ import numpy as np
 import torch
 
 from ltpipe.seeds import numpy_generator
+from ltpipe.tables import atomic_path
 
 __all__ = [
     "CHECKSUMS",
@@ -443,17 +442,9 @@ def split_validation(
 
 
 def _write_json_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

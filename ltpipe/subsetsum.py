@@ -38,6 +38,17 @@ def _as_tensor(x, dtype: torch.dtype, device: torch.device | str | None) -> torc
     return torch.as_tensor(x, dtype=dtype, device=device)
 
 
+def _instances(a, w, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, n) coefficients and (B,) targets as tensors on one device, shapes checked."""
+    a = _as_tensor(a, dtype, device)
+    w = _as_tensor(w, dtype, a.device)
+    if a.ndim != 2 or w.shape != (a.shape[0],):
+        raise ValueError(f"need a of shape (B, n) and w of shape (B,), got {tuple(a.shape)} and {tuple(w.shape)}")
+    if a.shape[1] > 40:
+        raise ValueError(f"n = {a.shape[1]} coefficients: meet in the middle needs 2^(n/2) sums per instance; n <= 40")
+    return a, w
+
+
 def solve(
     a,
     w,
@@ -54,15 +65,10 @@ def solve(
     fit in about 16 MiB, which keeps a chunk in the CPU's cache: measured
     faster than large chunks); results are returned on the CPU.
     """
-    a = _as_tensor(a, dtype, device)
-    w = _as_tensor(w, dtype, a.device)
-    if a.ndim != 2 or w.shape != (a.shape[0],):
-        raise ValueError(f"need a of shape (B, n) and w of shape (B,), got {tuple(a.shape)} and {tuple(w.shape)}")
+    a, w = _instances(a, w, dtype, device)
     b, n = a.shape
     if n == 0:
         return w.abs().cpu(), torch.zeros((b, 0), dtype=torch.bool)
-    if n > 40:
-        raise ValueError(f"n = {n} coefficients: meet in the middle needs 2^(n/2) sums per instance; n <= 40")
     n1 = n // 2
     n2 = n - n1
     bits1 = _bits(n1, a.device, a.dtype)
@@ -147,10 +153,7 @@ def solve_sparsest(
     The tables take 2 * (n2 + 1) * 2^n2 * 4 bytes per instance (n2 = n - n // 2):
     196 KiB at n = 21, 176 MiB at the limit n = 40 (as for :func:`solve`).
     """
-    a = _as_tensor(a, dtype, device)
-    w = _as_tensor(w, dtype, a.device)
-    if a.ndim != 2 or w.shape != (a.shape[0],):
-        raise ValueError(f"need a of shape (B, n) and w of shape (B,), got {tuple(a.shape)} and {tuple(w.shape)}")
+    a, w = _instances(a, w, dtype, device)
     eps = float(eps)
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
@@ -158,8 +161,6 @@ def solve_sparsest(
     if n == 0:
         err = w.abs().cpu()
         return err, torch.zeros((b, 0), dtype=torch.bool), err <= eps
-    if n > 40:
-        raise ValueError(f"n = {n} coefficients: meet in the middle needs 2^(n/2) sums per instance; n <= 40")
     n1 = n // 2
     n2 = n - n1
     bits1 = _bits(n1, a.device, a.dtype)

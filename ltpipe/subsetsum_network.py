@@ -32,8 +32,6 @@ import argparse
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,7 +47,7 @@ from ltpipe.mnist_imp import prepare_data
 from ltpipe.models import build
 from ltpipe.seeds import derive_seed, numpy_generator, torch_generator
 from ltpipe.subsetsum import solve, solve_sparsest
-from ltpipe.tables import write_table
+from ltpipe.tables import atomic_path, write_table
 
 __all__ = ["approximate", "draw_coefficients", "n_coefficients", "train_target"]
 
@@ -141,18 +139,6 @@ def _layers(state: dict[str, torch.Tensor]) -> list[str]:
     return [k for k in state if k.endswith("weight")]
 
 
-def _save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def target_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-ps-target: train the bias-free 784-500-10 target on MNIST."""
     parser = argparse.ArgumentParser(prog="ltpipe pensia2020-ps-target", description=target_main.__doc__)
@@ -169,7 +155,8 @@ def target_main(argv: Sequence[str] | None = None) -> None:
     root = json.loads(Path(args.mnist).read_text())["root"]
     seed = derive_seed(args.seed, "pensia2020", "ps")
     state, acc, n_train = train_target(cfg, root, seed, device)
-    _save({"state": state, "test_acc": acc, "n_train": n_train, "seed": seed, "config": cfg}, Path(args.out))
+    with atomic_path(args.out) as tmp:
+        torch.save({"state": state, "test_acc": acc, "n_train": n_train, "seed": seed, "config": cfg}, tmp)
     log.info("target test accuracy %.4f on %s", acc, device)
 
 

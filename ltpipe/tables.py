@@ -8,12 +8,13 @@ when known, the torch and numpy versions and the device.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["gather_main", "provenance", "read_metadata", "read_table", "write_table"]
+__all__ = ["atomic_path", "gather_main", "provenance", "read_metadata", "read_table", "write_table"]
 
 META_KEY = b"ltpipe"
 log = logging.getLogger(__name__)
@@ -55,22 +56,29 @@ def provenance(config: Any = None, device: str | None = None) -> dict[str, Any]:
     }
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike, config: Any = None, device: str | None = None) -> None:
-    """Write ``df`` to ``path`` atomically (temp file in the same folder, then rename)."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """A temporary file next to ``path`` to write to; it replaces ``path`` only when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[META_KEY] = json.dumps(provenance(config, device), sort_keys=True, default=str).encode()
-    table = table.replace_schema_metadata(meta)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, config: Any = None, device: str | None = None) -> None:
+    """Write ``df`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[META_KEY] = json.dumps(provenance(config, device), sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
