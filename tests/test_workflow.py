@@ -197,6 +197,15 @@ def test_reruns_only_what_changed(runs, tmp_path):
     assert edited(**{"zhang2021/z3/plot/b/dpi": 150}) == {"figure": 1, "all": 1}
     assert edited(**{"zhang2021/z5/claims/min_r2": 0.5}) == {"claims": 1, "all": 1}
     assert edited(threads=2, max_batch_mb=10) == {}
+    # a new grid point of an IMP experiment runs only its own job
+    assert edited(**{"zhang2021/z7/n_samples": [100, 150, 200]}) == {
+        "zhang2021_z7": 1, "zhang2021_imp_gather": 2, "figure": 1, "claims": 1, "all": 1,
+    }  # fmt: skip
+    assert edited(**{"zhang2021/z6/n_samples": [60, 90, 120]}) == {
+        "zhang2021_z6": 1, "zhang2021_imp_gather": 1, "figure": 1, "claims": 1, "all": 1,
+    }  # fmt: skip
+    # the PS target does not depend on eps: only the solve reruns
+    assert edited(**{"pensia2020/ps/eps": 0.05}) == {"pensia2020_ps_solve": 1, "figure": 1, "claims": 1, "all": 1}
     assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {
         "pensia2020_pl_needed": 1, "figure": 1, "claims": 1, "all": 1,
     }  # fmt: skip

@@ -123,6 +123,15 @@ def imp_parts(exp, name):
     ]
 
 
+def imp_job_json(exp):
+    """An IMP job's settings: its section without the grid that names the jobs, so
+    adding an N (or an architecture, or a control) runs only the new jobs."""
+    grid = ("n_samples", "arch", "controls")
+    return as_json(
+        {k: v for k, v in section("zhang2021", exp).items() if k not in grid}
+    )
+
+
 def ps_training():
     """The PS settings the target depends on (editing eps keeps the trained target)."""
     return {k: PENSIA["ps"][k] for k in PS_TRAINING}

@@ -20,7 +20,7 @@ rule zhang2021_z6:
         mem_mb=2000,
         runtime=240,
     params:
-        cfg=section_json("zhang2021", "z6"),
+        cfg=imp_job_json("z6"),
         seed=config["seed"],
         device=config["device"],
         dtype=config["dtype"],
@@ -54,7 +54,7 @@ rule zhang2021_z7:
         mem_mb=4000,
         runtime=720,
     params:
-        cfg=section_json("zhang2021", "z7"),
+        cfg=imp_job_json("z7"),
         seed=config["seed"],
         device=config["device"],
     shell:
