@@ -283,7 +283,7 @@ def claims_z6(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     med = rounds.groupby(["n_samples", "round"]).agg(
         remaining=("remaining", "median"), error=("test_error", "median"), kept=("teacher_kept", "median")
     )
-    sizes = sorted(rounds["n_samples"].unique())
+    sizes = sorted(int(n) for n in rounds["n_samples"].unique())
     smallest, others = sizes[0], sizes[1:]
     falls, rises, best = {}, {}, {}
     for n in sizes:
@@ -330,7 +330,7 @@ def claims_z7(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     for arch, r in rounds.groupby("arch", sort=False):
         imp = r[r["mode"] == "imp"]
         med = imp.groupby(["n_samples", "round"]).agg(remaining=("remaining", "median"), acc=("test_acc", "median"))
-        sizes = sorted(imp["n_samples"].unique())
+        sizes = sorted(int(n) for n in imp["n_samples"].unique())
         rise, drop = {}, {}
         for n in sizes:
             g = med.loc[n].sort_index()
@@ -384,7 +384,7 @@ def claims_ps(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
         rows.append(
             claim_row(f"ps.accuracy[{s.solution}]", "ps",
                       f"{s.solution}: approximation accuracy equals the target's to within "
-                      f"{c['max_acc_drop']:g} points", 100 * abs(s.approx_acc - s.target_acc), "<=",
+                      f"{c['max_acc_drop']:g} points", round(100 * abs(s.approx_acc - s.target_acc), 9), "<=",
                       c["max_acc_drop"], f"target {100 * s.target_acc:.2f}%, approximation {100 * s.approx_acc:.2f}%")
         )  # fmt: skip
     return rows
