@@ -164,15 +164,6 @@ class Pruner:
     def layer_remaining(self) -> list[float]:
         return [float(m.weight_mask.double().mean()) for m in self.layers]
 
-    def masks(self) -> list[torch.Tensor]:
-        return [m.weight_mask.detach().clone() for m in self.layers]
-
-    def load_masks(self, masks: Iterable[torch.Tensor]) -> None:
-        with torch.no_grad():
-            for layer, mask in zip(self.layers, masks, strict=True):
-                layer.weight_mask.copy_(mask)
-        self.apply()
-
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every parameter (the rewinding point)."""

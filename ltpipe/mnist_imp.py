@@ -36,6 +36,7 @@ import torch
 from ltpipe import mnist
 from ltpipe.config import resolve_device
 from ltpipe.imp import (
+    MODES,
     Pruner,
     evaluate,
     rewind,
@@ -114,6 +115,8 @@ def run_imp(
     global``; then rewind). The rewinding point is the initial
     weights, or the weights after ``rewind_iteration`` steps of round 0.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     device = data["x_train"].device
     ids = dict(ids or {})
     rate, output_rate, scope = float(cfg["rate"]), float(cfg["output_rate"]), cfg.get("scope", "layer")
