@@ -1,7 +1,7 @@
 """MNIST as a data node: find, download if needed, verify and load the four IDX files.
 
 The data live in torchvision's layout, ``<root>/MNIST/raw/`` holding the four
-uncompressed IDX files listed in :data:`FILES`. ``root`` is ``resources/`` unless
+uncompressed IDX files listed in :data:`FILES`. ``root`` is ``resources/mnist`` unless
 the config sets ``data.mnist.root``. The workflow's data rule runs
 ``ltpipe mnist --root ROOT --out manifest.json``, which
 
