@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ltpipe import imp, mnist, mnist_imp, teacher_imp
-from ltpipe.imp import Pruner, rewind, round_generator, seeded_init, snapshot, train_epochs
+from ltpipe.imp import Pruner, prunable_layers, rewind, round_generator, seeded_init, snapshot, train_epochs
 from ltpipe.mnist_imp import prepare_data, run_imp
-from ltpipe.models import build
+from ltpipe.models import ARCHITECTURES, build
 from ltpipe.teacher_imp import run_z6
 
 ARCH = "lenet-300-100"
@@ -524,3 +524,17 @@ def test_z6_resume_after_kill_equals_uninterrupted_run(monkeypatch, tmp_path, ca
     assert resumed.calls == 1
     assert "resuming after round 1" in caplog.text
     pd.testing.assert_frame_equal(again, full, check_exact=True)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_architecture_maps_digits_to_ten_logits_and_prunes_weights_only(arch):
+    model = seeded_init(lambda: build(arch), 5, "arch")
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    pruner = Pruner(model, rate=0.2, output_rate=0.1)
+    biases = {n: p.detach().clone() for n, p in model.named_parameters() if n.endswith("bias")}
+    pruner.prune()
+    layers = prunable_layers(model)
+    assert all(float(m.weight_mask.mean()) < 1.0 for m in layers)
+    for n, p in model.named_parameters():
+        if n.endswith("bias"):
+            assert torch.equal(p, biases[n])
