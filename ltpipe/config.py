@@ -7,6 +7,8 @@ offending key, e.g. ``zhang2021.z3.trials: -1 is less than the minimum of 1``.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,16 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["SCHEMA_PATH", "ConfigError", "cuda_present", "resolve_device", "resolve_dtype", "validate"]
+__all__ = [
+    "SCHEMA_PATH",
+    "ConfigError",
+    "cuda_present",
+    "job_parser",
+    "resolve_device",
+    "resolve_dtype",
+    "start_job",
+    "validate",
+]
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -129,3 +140,21 @@ def resolve_dtype(name: str):
         return {"float64": torch.float64, "float32": torch.float32}[name]
     except KeyError:
         raise ConfigError(f"dtype: must be float64 or float32, not {name!r}") from None
+
+
+def job_parser(prog: str, description: str | None, section: str) -> argparse.ArgumentParser:
+    """The parser of a compute entry point, with what every such job takes: its config
+    ``section`` as JSON (--config), --device and --threads."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", required=True, help=f"the {section} section as JSON")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1)
+    return parser
+
+
+def start_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Set torch's thread count and resolve the device; returns (the parsed --config, device)."""
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    return json.loads(args.config), resolve_device(args.device)

@@ -296,6 +296,11 @@ def _download(root: str | os.PathLike, missing: Sequence[str]) -> None:
         raise _error(lines, root)
 
 
+def manifest_root(path: str | os.PathLike) -> str:
+    """The data folder named by a manifest written by :func:`main` (what training jobs read)."""
+    return json.loads(Path(path).read_text())["root"]
+
+
 def ensure(root: str | os.PathLike, verify_checksums: bool, download: bool = True) -> dict:
     """Make the four files available under ``root`` and return the manifest of :func:`verify`.
 

@@ -21,8 +21,6 @@ Tables:
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -34,7 +32,7 @@ import pandas as pd
 import torch
 
 from ltpipe import mnist
-from ltpipe.config import resolve_device
+from ltpipe.config import job_parser, start_job
 from ltpipe.imp import (
     MODES,
     Pruner,
@@ -192,22 +190,17 @@ def run_imp(
 
 def z7_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe zhang2021-z7: IMP on MNIST for one (architecture, mode, N) job, every trial."""
-    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-z7", description=z7_main.__doc__)
-    parser.add_argument("--config", required=True, help="the z7 section as JSON")
+    parser = job_parser("ltpipe zhang2021-z7", z7_main.__doc__, "z7")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--mnist", required=True, help="the MNIST manifest (JSON) of the data node")
     parser.add_argument("--arch", required=True)
     parser.add_argument("--mode", required=True)
     parser.add_argument("--n-samples", type=int, required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs-out", required=True)
     parser.add_argument("--rounds-out", required=True)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
-    torch.set_num_threads(max(1, args.threads))
-    device = resolve_device(args.device)
-    root = json.loads(Path(args.mnist).read_text())["root"]
+    cfg, device = start_job(args)
+    root = mnist.manifest_root(args.mnist)
     out = Path(args.rounds_out)
     partial = out.parent / f".{out.name}.partial"
     epochs, rounds = [], []

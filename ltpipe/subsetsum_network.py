@@ -28,21 +28,19 @@ Tables:
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ltpipe.config import resolve_device
+from ltpipe.config import job_parser, start_job
 from ltpipe.imp import evaluate, seeded_init, train_epochs
+from ltpipe.mnist import manifest_root
 from ltpipe.mnist_imp import prepare_data
 from ltpipe.models import build
 from ltpipe.seeds import derive_seed, numpy_generator, torch_generator
@@ -141,18 +139,13 @@ def _layers(state: dict[str, torch.Tensor]) -> list[str]:
 
 def target_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-ps-target: train the bias-free 784-500-10 target on MNIST."""
-    parser = argparse.ArgumentParser(prog="ltpipe pensia2020-ps-target", description=target_main.__doc__)
-    parser.add_argument("--config", required=True, help="the ps training settings as JSON")
+    parser = job_parser("ltpipe pensia2020-ps-target", target_main.__doc__, "ps training")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--mnist", required=True, help="the MNIST manifest (JSON) of the data node")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
-    torch.set_num_threads(max(1, args.threads))
-    device = resolve_device(args.device)
-    root = json.loads(Path(args.mnist).read_text())["root"]
+    cfg, device = start_job(args)
+    root = manifest_root(args.mnist)
     seed = derive_seed(args.seed, "pensia2020", "ps")
     state, acc, n_train = train_target(cfg, root, seed, device)
     with atomic_path(args.out) as tmp:
@@ -162,18 +155,13 @@ def target_main(argv: Sequence[str] | None = None) -> None:
 
 def solve_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-ps-solve: replace every target weight by its best subset sum; evaluate."""
-    parser = argparse.ArgumentParser(prog="ltpipe pensia2020-ps-solve", description=solve_main.__doc__)
-    parser.add_argument("--config", required=True, help="the ps solve settings as JSON")
+    parser = job_parser("ltpipe pensia2020-ps-solve", solve_main.__doc__, "ps solve")
     parser.add_argument("--target", required=True)
     parser.add_argument("--mnist", required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--weights-out", required=True)
     parser.add_argument("--summary-out", required=True)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
-    torch.set_num_threads(max(1, args.threads))
-    device = resolve_device(args.device)
+    cfg, device = start_job(args)
     saved = torch.load(args.target, weights_only=False)
     state = saved["state"]
     names = _layers(state)
@@ -186,8 +174,7 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
     coefficients = draw_coefficients([w.shape for w in weights], n, low, high, cfg["coefficients"], saved["seed"])
     table, seconds = approximate(weights, coefficients, eps, bool(cfg["sparsest"]), device)
 
-    root = json.loads(Path(args.mnist).read_text())["root"]
-    data = prepare_data(root, None, 0.0, 0, device)
+    data = prepare_data(manifest_root(args.mnist), None, 0.0, 0, device)
     model = build(ARCH).to(device)
 
     def accuracy(column: str) -> float:

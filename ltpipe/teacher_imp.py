@@ -23,8 +23,6 @@ noise_level.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -35,7 +33,7 @@ import pandas as pd
 import torch
 
 from ltpipe.agd import run_agd
-from ltpipe.config import resolve_device, resolve_dtype
+from ltpipe.config import job_parser, resolve_dtype, start_job
 from ltpipe.imp import magnitude_prune, run_rounds
 from ltpipe.seeds import derive_seed, torch_generator
 from ltpipe.tables import write_table
@@ -111,18 +109,13 @@ def run_z6(
 
 def z6_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe zhang2021-z6: IMP with AGD on the sparse teacher, every trial of one N."""
-    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-z6", description=z6_main.__doc__)
-    parser.add_argument("--config", required=True, help="the z6 section as JSON")
+    parser = job_parser("ltpipe zhang2021-z6", z6_main.__doc__, "z6")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--n-samples", type=int, required=True)
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="float64")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
-    torch.set_num_threads(max(1, args.threads))
-    device = resolve_device(args.device)
+    cfg, device = start_job(args)
     out = Path(args.out)
     partial = out.parent / f".{out.name}.partial"
     df = run_z6(cfg, args.n_samples, args.seed, device=device, dtype=resolve_dtype(args.dtype), checkpoint_dir=partial)

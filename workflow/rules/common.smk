@@ -54,7 +54,8 @@ def ltpipe_code(*modules):
     Listed as inputs, so that editing a module reruns exactly the jobs using it.
     """
     pattern = re.compile(
-        r"^\s*(?:from\s+(?:ltpipe\.|\.)(\w+)|import\s+ltpipe\.(\w+))", re.M
+        r"^\s*(?:from\s+(?:ltpipe\.|\.)(\w+)|import\s+ltpipe\.(\w+)|from\s+ltpipe\s+import\s+([\w, ]+))",
+        re.M,
     )
     seen, todo = set(), list(modules)
     while todo:
@@ -63,7 +64,9 @@ def ltpipe_code(*modules):
             continue
         seen.add(name)
         text = (PKG / f"{name}.py").read_text()
-        todo += [a or b for a, b in pattern.findall(text)]
+        for a, b, names in pattern.findall(text):
+            found = [a or b] if a or b else [n.strip() for n in names.split(",")]
+            todo += [n for n in found if (PKG / f"{n}.py").is_file()]
     seen.add("__init__")
     return sorted(str(PKG / f"{name}.py") for name in seen)
 
