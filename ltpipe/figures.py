@@ -288,7 +288,8 @@ def fig_z7(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
 
 
 def fig_ps(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """PS: distribution of |w - approx| over all weights (log x), optimal and sparsest subsets; eps marked."""
+    """PS: distribution of |w - approx| over all weights (log x), optimal and sparsest subsets; eps marked
+    (from the summary table)."""
     w = tables["weights"]
     parts = [pd.DataFrame({"error": w["error"], "solution": "optimal (least error)"})]
     if "error_sparsest" in w:
@@ -301,11 +302,11 @@ def fig_ps(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         data=data, x="error", hue="solution", log_scale=True, element="step", fill=False, bins=80,
         palette=plot.get("palette", "deep"), ax=ax,
     )  # fmt: skip
-    eps = plot.get("eps")
-    if eps is None and "error_sparsest" in w:
-        eps = float(w["error_sparsest"].max())
-    if eps:
+    if "summary" in tables:
+        eps = float(tables["summary"]["eps"].iloc[0])
         ax.axvline(eps, color="0.3", ls=":", lw=1)
+        ax.annotate(f"eps = {eps:g}", (eps, 0.97), xycoords=("data", "axes fraction"), ha="right", va="top",
+                    fontsize="small", color="0.3")  # fmt: skip
     ax.set_yscale("log")
     ax.set_xlabel(f"|w - subset sum| (clipped at {floor:g})")
     ax.set_ylabel("weights")

@@ -185,7 +185,10 @@ FIGURE_TABLES = {
     "z5": {"trials": "results/zhang2021/z5/trials.parquet"},
     "z6": {"rounds": "results/zhang2021/z6/rounds.parquet"},
     "z7": {"rounds": "results/zhang2021/z7/rounds.parquet"},
-    "ps": {"weights": "results/pensia2020/ps/weights.parquet"},
+    "ps": {
+        "weights": "results/pensia2020/ps/weights.parquet",
+        "summary": "results/pensia2020/ps/summary.parquet",
+    },
     "pl_a": {"trials": "results/pensia2020/pl/trials.parquet"},
     "pl_b": {"needed": "results/pensia2020/pl/needed.parquet"},
 }
