@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ltpipe.seeds import derive_seed, torch_generator
+from ltpipe.seeds import derive_seed
 from ltpipe.tables import atomic_path
 
 __all__ = [
@@ -305,8 +305,3 @@ def run_rounds(
                 if old.name != f"round_{k:04d}.pt":
                     old.unlink()
     return epoch_rows, round_rows
-
-
-def round_generator(seed: int, *key: object) -> torch.Generator:
-    """The generator of one round's draws (batch order, random pruning, re-initialisation)."""
-    return torch_generator(seed, *key)

@@ -38,14 +38,13 @@ from ltpipe.imp import (
     Pruner,
     evaluate,
     rewind,
-    round_generator,
     run_rounds,
     seeded_init,
     snapshot,
     train_epochs,
 )
 from ltpipe.models import build
-from ltpipe.seeds import derive_seed
+from ltpipe.seeds import derive_seed, torch_generator
 from ltpipe.tables import write_table
 
 __all__ = ["prepare_data", "run_imp"]
@@ -133,7 +132,7 @@ def run_imp(
             model.load_state_dict({n: t.to(device) for n, t in state["trained"].items()})
             point = {n: t.to(device) for n, t in state["rewind"].items()}
             if mode == "random":
-                pruner.prune("random", round_generator(seed, "prune", k))
+                pruner.prune("random", torch_generator(seed, "prune", k))
             else:
                 pruner.prune("magnitude")
             if mode == "reinit":
@@ -160,7 +159,7 @@ def run_imp(
             )  # fmt: skip
 
         train_epochs(
-            model, data, cfg, generator=round_generator(seed, "batches", k), pruner=pruner,
+            model, data, cfg, generator=torch_generator(seed, "batches", k), pruner=pruner,
             on_step=on_step, on_epoch=on_epoch,
         )  # fmt: skip
         if k == 0 and rewind_at > 0:

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from ltpipe import imp, mnist, mnist_imp, teacher_imp
-from ltpipe.imp import Pruner, prunable_layers, rewind, round_generator, seeded_init, snapshot, train_epochs
+from ltpipe.imp import Pruner, prunable_layers, rewind, seeded_init, snapshot, train_epochs
 from ltpipe.mnist_imp import prepare_data, run_imp
 from ltpipe.models import ARCHITECTURES, build
+from ltpipe.seeds import torch_generator
 from ltpipe.teacher_imp import run_z6
 
 ARCH = "lenet-300-100"
@@ -346,7 +347,7 @@ def test_run_imp_rewinds_to_iteration_k(data, monkeypatch):
         if step == 2:
             kept.update(snapshot(model))
 
-    train_epochs(model, data, cfg, generator=round_generator(12, "batches", 0), pruner=pruner, on_step=on_step)
+    train_epochs(model, data, cfg, generator=torch_generator(12, "batches", 0), pruner=pruner, on_step=on_step)
     entry = rec.entries[1]
     for name, value in kept.items():
         expected = value * entry[f"{name}_mask"] if name in LENET_WEIGHTS else value
