@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/agd.smk"
 include: "workflow/rules/imp.smk"
 include: "workflow/rules/subsetsum.smk"
+include: "workflow/rules/gather.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 
@@ -21,3 +22,4 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        data_targets,

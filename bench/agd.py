@@ -21,9 +21,9 @@ import time
 import numpy as np
 import torch
 
-from ltpipe.agd import run_agd
-from ltpipe.grid import trial_specs
-from ltpipe.teacher import ball_init, build_problems, teacher_table
+from ltpipe.data.grid import trial_specs
+from ltpipe.data.teacher import ball_init, build_problems, teacher_table
+from ltpipe.engines.agd import run_agd
 
 
 def loop_per_neuron(X, y, supports, W0, eta, beta, iters):

@@ -7,7 +7,7 @@ magnitude; identical weights, pruned weights zero in both) with Adam (lr
 batch 60, for the same number of steps over the same training samples:
 
 - project: :func:`ltpipe.imp.train_epochs` with a :class:`ltpipe.imp.Pruner`
-  on the data dict of :func:`ltpipe.mnist_imp.prepare_data` (normalised
+  on the data dict of :func:`ltpipe.data.mnist_subsets.prepare_data` (normalised
   tensors in memory, batches sliced from a seeded permutation);
 - reference: a faithful re-creation of ``train(model, train_loader, optimizer,
   criterion)`` in ``main.py`` of rahulvigneswaran/Lottery-Ticket-Hypothesis-in-Pytorch
@@ -59,10 +59,11 @@ import torchvision.datasets as datasets
 import torchvision.transforms as transforms
 from torch import nn
 
-from ltpipe import mnist
-from ltpipe.imp import Pruner, evaluate, train_epochs
-from ltpipe.mnist_imp import prepare_data
-from ltpipe.models import build
+from ltpipe.data import mnist
+from ltpipe.data.mnist_subsets import prepare_data, stratified_indices
+from ltpipe.engines.models import build
+from ltpipe.engines.prune import Pruner
+from ltpipe.engines.train import evaluate, train_epochs
 from ltpipe.seeds import derive_seed
 
 ARCH = "lenet5"
@@ -246,7 +247,7 @@ def main() -> None:
         data_seed = derive_seed(args.seed, "bench", "imp", "data")
         data = prepare_data(root, args.samples, 0.0, data_seed)
         _, y_all = mnist.load(root, "train")
-        idx = torch.as_tensor(mnist.stratified_indices(y_all, args.samples, derive_seed(data_seed, "subset")))
+        idx = torch.as_tensor(stratified_indices(y_all, args.samples, derive_seed(data_seed, "subset")))
         dataset = reference_dataset(root, idx)
         ref_x = torch.stack([dataset[i][0] for i in range(len(dataset))])
         ref_y = torch.as_tensor([dataset[i][1] for i in range(len(dataset))])

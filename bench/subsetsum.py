@@ -30,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from ltpipe.subsetsum import solve, solve_milp, solve_sparsest
+from ltpipe.engines.subsetsum import solve, solve_milp, solve_sparsest
 
 
 def main() -> None:

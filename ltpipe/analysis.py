@@ -50,7 +50,7 @@ def _threshold(trials: pd.DataFrame, axis: str, pick: str, level: float) -> pd.D
 
 
 def radius(trials: pd.DataFrame, level: float = 0.5) -> pd.DataFrame:
-    """Z2: per r, the largest lambda with success rate >= level (EXPERIMENTS.md, Z2).
+    """Z2: per r, the largest lambda with success rate >= level (Zhang et al. 2021, Fig. 2).
 
     ``censored`` is true where that lambda is the grid's largest (the boundary
     lies beyond the grid) or no lambda reaches the level (radius NaN).

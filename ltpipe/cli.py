@@ -2,7 +2,8 @@
 
 Each subcommand lives in the module that does the work and parses its own
 arguments; this file only maps names to those entry points (imported lazily,
-so ``ltpipe --help`` is fast and a rule's code inputs are the modules it runs).
+so ``ltpipe --help`` is fast and a rule's code inputs are the modules it runs):
+the shared steps below, and every experiment's own from :mod:`ltpipe.registry`.
 """
 
 from __future__ import annotations
@@ -12,21 +13,18 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMANDS = {
-    "teachers": ("ltpipe.teacher", "teachers_main"),
-    "zhang2021-trials": ("ltpipe.zhang2021", "trials_main"),
-    "zhang2021-rates": ("ltpipe.zhang2021", "rates_main"),
-    "mnist": ("ltpipe.mnist", "main"),
-    "zhang2021-z6": ("ltpipe.teacher_imp", "z6_main"),
-    "zhang2021-z7": ("ltpipe.mnist_imp", "z7_main"),
-    "pensia2020-ps-target": ("ltpipe.subsetsum_network", "target_main"),
-    "pensia2020-ps-solve": ("ltpipe.subsetsum_network", "solve_main"),
-    "pensia2020-pl-trials": ("ltpipe.pensia2020", "pl_trials_main"),
-    "pensia2020-pl-needed": ("ltpipe.pensia2020", "pl_needed_main"),
-    "gather": ("ltpipe.tables", "gather_main"),
-    "figure": ("ltpipe.figures", "main"),
-    "claims": ("ltpipe.claims", "main"),
+from ltpipe import registry
+
+# The steps every study shares; each experiment's own entry points come from the registry.
+DRIVERS = {
+    "teachers": "ltpipe.data.teacher:teachers_main",
+    "mnist": "ltpipe.data.mnist:main",
+    "gather": "ltpipe.tables:gather_main",
+    "figure": "ltpipe.plotting:main",
+    "claims": "ltpipe.claims:main",
+    "claims-gather": "ltpipe.claims:gather_main",
 }
+COMMANDS = {**DRIVERS, **registry.commands()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,14 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    module, func = COMMANDS[argv[0]]
-    getattr(importlib.import_module(module), func)(argv[1:])
+    _entry_point(argv[0])(argv[1:])
     return 0
 
 
+def _entry_point(name: str):
+    module, _, func = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def _summary(name: str) -> str:
-    module, func = COMMANDS[name]
-    doc = getattr(importlib.import_module(module), func).__doc__ or ""
+    doc = _entry_point(name).__doc__ or ""
     return doc.strip().splitlines()[0].split(": ", 1)[-1] if doc else ""
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ltpipe.grid import trial_specs
-from ltpipe.teacher import Problems, build_problems, teacher_table
+from ltpipe.data.grid import trial_specs
+from ltpipe.data.teacher import Problems, build_problems, teacher_table
 
 
 def make_problems(d=20, k=3, r=5, n=300, trials=3, noise=0.0, seed=7, exp="t") -> tuple[list[int], Problems]:

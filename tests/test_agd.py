@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import make_problems, reference_agd
 
-from ltpipe.agd import gradient, loss, run_agd
-from ltpipe.teacher import ball_init
+from ltpipe.data.teacher import ball_init
+from ltpipe.engines.agd import gradient, loss, run_agd
 
 
 def test_gradient_equals_autograd(small):

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from ltpipe.analysis import linear_fit, n_needed, radius
-from ltpipe.claims import claims_z2, claims_z3, claims_z4, claims_z5, evaluate
-from ltpipe.zhang2021 import fit_rates
+from ltpipe.claims import evaluate
+from ltpipe.studies.zhang2021.claims import claims_z2, claims_z3, claims_z4, claims_z5
+from ltpipe.studies.zhang2021.trials import fit_rates
 
 
 def geometric_curve(nu, start=0.1, iters=400, floor=1e-9, r=9, beta=0.2, trial=0):
@@ -127,8 +128,11 @@ def test_claims_z5_proportional_to_noise():
     assert out["z5.error_proportional_to_noise"]["verdict"] == "fail"
 
 
-def test_evaluate_concatenates_experiments():
+def test_evaluate_one_experiment():
     trials = success_table("lam", {16: 5, 25: 4, 36: 3}, [1, 2, 3, 4, 5, 6])
-    df = evaluate({"z2": {"trials": trials}}, {"z2": {"min_r2": 0.8}})
+    declared = ["z2.boundary_visible", "z2.radius_decreases", "z2.radius_linear"]
+    df = evaluate("zhang2021", "z2", {"trials": trials}, {"min_r2": 0.8}, declared)
     assert list(df.columns) == ["id", "figure", "claim", "value", "op", "threshold", "verdict", "detail"]
     assert len(df) == 3
+    with pytest.raises(ValueError, match=r"z2\.radius_linear are not declared"):
+        evaluate("zhang2021", "z2", {"trials": trials}, {"min_r2": 0.8}, declared[:2])

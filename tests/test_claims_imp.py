@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltpipe.claims import claims_ps, claims_z6, claims_z7
+from ltpipe.studies.pensia2020.claims import claims_ps
+from ltpipe.studies.zhang2021.claims import claims_z6, claims_z7
 
 Z6_CLAIMS = {"min_fall": 2.0, "min_rise": 10.0, "min_order": 0.8, "high_factor": 3.0}
 # falls to its least error at round 7 (the last with >= r*/d = 0.2 left), then rises sharply

@@ -10,12 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-from ltpipe import imp, mnist, mnist_imp, teacher_imp
-from ltpipe.imp import Pruner, prunable_layers, rewind, seeded_init, snapshot, train_epochs
-from ltpipe.mnist_imp import prepare_data, run_imp
-from ltpipe.models import ARCHITECTURES, build
+from ltpipe.data import mnist
+from ltpipe.data.mnist_subsets import prepare_data
+from ltpipe.engines import prune, train
+from ltpipe.engines.models import ARCHITECTURES, build
+from ltpipe.engines.prune import Pruner, prunable_layers, rewind, snapshot
+from ltpipe.engines.train import seeded_init, train_epochs
 from ltpipe.seeds import torch_generator
-from ltpipe.teacher_imp import run_z6
+from ltpipe.studies.zhang2021 import z6 as teacher_imp
+from ltpipe.studies.zhang2021 import z7 as mnist_imp
+from ltpipe.studies.zhang2021.z6 import run_z6
+from ltpipe.studies.zhang2021.z7 import run_imp
 
 ARCH = "lenet-300-100"
 LENET_WEIGHTS = ("1.weight", "3.weight", "5.weight")
@@ -119,7 +124,7 @@ class EntryRecorder:
     def __init__(self, monkeypatch, fail_on: int | None = None):
         self.calls = 0
         self.entries: list[dict[str, torch.Tensor]] = []
-        real = imp.train_epochs
+        real = train.train_epochs
 
         def wrapped(model, data, cfg, **kwargs):
             self.calls += 1
@@ -198,7 +203,7 @@ def test_global_pruning_uses_one_threshold_over_hidden_layers():
 def test_prune_count_rounds_like_python():
     alive = torch.tensor([0, 1, 2, 3, 5, 7, 12, 13, 29, 173, 1536, 47040])
     for rate in (0.1, 0.2, 0.25, 0.5):
-        got = imp.prune_count(alive, rate).tolist()
+        got = prune.prune_count(alive, rate).tolist()
         assert got == [round(rate * a) for a in alive.tolist()]
 
 
@@ -434,7 +439,7 @@ def test_run_imp_resume_after_kill_equals_uninterrupted_run(data, monkeypatch, t
     assert killed.calls == 3
     assert sorted(p.name for p in ckpt.glob("round_*.pt")) == ["round_0001.pt"]
     resumed = EntryRecorder(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="ltpipe.imp"):
+    with caplog.at_level(logging.INFO, logger="ltpipe.engines.prune"):
         e2, r2 = run_imp(CFG, data, arch=ARCH, mode="imp", seed=21, checkpoint_dir=ckpt, ids={"trial": 0})
     assert resumed.calls == 1
     assert "resuming after round 1" in caplog.text
@@ -520,7 +525,7 @@ def test_z6_resume_after_kill_equals_uninterrupted_run(monkeypatch, tmp_path, ca
     assert killed.calls == 3
     assert sorted(p.name for p in ckpt.glob("round_*.pt")) == ["round_0001.pt"]
     resumed = AgdRecorder(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="ltpipe.imp"):
+    with caplog.at_level(logging.INFO, logger="ltpipe.engines.prune"):
         again = run_z6(Z6, 100, 4, checkpoint_dir=ckpt)
     assert resumed.calls == 1
     assert "resuming after round 1" in caplog.text

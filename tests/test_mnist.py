@@ -12,8 +12,8 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from ltpipe import mnist
-from ltpipe.mnist import FILES, MnistError
+from ltpipe.data import mnist, mnist_subsets
+from ltpipe.data.mnist import FILES, MnistError
 
 N_TRAIN, N_TEST = 50, 20
 
@@ -308,59 +308,59 @@ def test_check_size(tmp_path):
 
 def test_allocate_largest_remainder_by_hand():
     # quotas 4 * (7, 2, 1) / 10 = 2.8, 0.8, 0.4: floors 2, 0, 0, the two left over go to the .8s
-    np.testing.assert_array_equal(mnist.allocate(np.array([7, 2, 1]), 4), [3, 1, 0])
+    np.testing.assert_array_equal(mnist_subsets.allocate(np.array([7, 2, 1]), 4), [3, 1, 0])
     # quotas 5 * (5, 3, 2) / 10 = 2.5, 1.5, 1.0: the tie at .5 goes to the larger class
-    np.testing.assert_array_equal(mnist.allocate(np.array([5, 3, 2]), 5), [3, 1, 1])
-    np.testing.assert_array_equal(mnist.allocate(np.array([5, 3, 2]), 10), [5, 3, 2])
-    np.testing.assert_array_equal(mnist.allocate(np.array([5, 3, 2]), 0), [0, 0, 0])
+    np.testing.assert_array_equal(mnist_subsets.allocate(np.array([5, 3, 2]), 5), [3, 1, 1])
+    np.testing.assert_array_equal(mnist_subsets.allocate(np.array([5, 3, 2]), 10), [5, 3, 2])
+    np.testing.assert_array_equal(mnist_subsets.allocate(np.array([5, 3, 2]), 0), [0, 0, 0])
 
 
 def test_stratified_indices_proportions_by_hand():
     labels = np.array([0] * 7 + [1] * 2 + [2] * 1)
     np.random.default_rng(3).shuffle(labels)
-    idx = mnist.stratified_indices(labels, 4, seed=0)
+    idx = mnist_subsets.stratified_indices(labels, 4, seed=0)
     assert len(idx) == 4 and len(set(idx.tolist())) == 4 and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(np.bincount(labels[idx], minlength=3), [3, 1, 0])
 
 
 def test_stratified_indices_on_a_larger_set():
     labels = torch.tensor([c for c, k in enumerate([120, 80, 100, 60, 40, 200, 90, 110, 50, 150]) for _ in range(k)])
-    idx = mnist.stratified_indices(labels, 100, seed=5)
+    idx = mnist_subsets.stratified_indices(labels, 100, seed=5)
     # 100 of 1000: exactly one tenth of each class
     np.testing.assert_array_equal(np.bincount(labels.numpy()[idx]), [12, 8, 10, 6, 4, 20, 9, 11, 5, 15])
 
 
 def test_stratified_indices_reproducible_and_seeded():
     labels = np.random.default_rng(0).integers(0, 10, size=500)
-    a = mnist.stratified_indices(labels, 120, seed=1)
-    np.testing.assert_array_equal(a, mnist.stratified_indices(labels, 120, seed=1))
-    b = mnist.stratified_indices(labels, 120, seed=2)
+    a = mnist_subsets.stratified_indices(labels, 120, seed=1)
+    np.testing.assert_array_equal(a, mnist_subsets.stratified_indices(labels, 120, seed=1))
+    b = mnist_subsets.stratified_indices(labels, 120, seed=2)
     assert not np.array_equal(a, b)
     np.testing.assert_array_equal(np.bincount(labels[a], minlength=10), np.bincount(labels[b], minlength=10))
-    np.testing.assert_array_equal(np.sort(mnist.stratified_indices(labels, 500, seed=1)), np.arange(500))
+    np.testing.assert_array_equal(np.sort(mnist_subsets.stratified_indices(labels, 500, seed=1)), np.arange(500))
 
 
 def test_stratified_indices_refuses_too_many():
     with pytest.raises(MnistError, match=r"requested 11 .* has only 10"):
-        mnist.stratified_indices(np.arange(10) % 3, 11, seed=0)
+        mnist_subsets.stratified_indices(np.arange(10) % 3, 11, seed=0)
 
 
 def test_split_validation():
     labels = np.random.default_rng(4).integers(0, 10, size=400)
-    subset = mnist.stratified_indices(labels, 200, seed=0)
-    train, val = mnist.split_validation(subset, labels, 0.25, seed=0)
+    subset = mnist_subsets.stratified_indices(labels, 200, seed=0)
+    train, val = mnist_subsets.split_validation(subset, labels, 0.25, seed=0)
     assert len(val) == 50 and len(train) == 150
     assert not set(train.tolist()) & set(val.tolist())
     np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.sort(subset))
     sub_counts = np.bincount(labels[subset], minlength=10)
-    np.testing.assert_array_equal(np.bincount(labels[val], minlength=10), mnist.allocate(sub_counts, 50))
-    again = mnist.split_validation(subset, labels, 0.25, seed=0)
+    np.testing.assert_array_equal(np.bincount(labels[val], minlength=10), mnist_subsets.allocate(sub_counts, 50))
+    again = mnist_subsets.split_validation(subset, labels, 0.25, seed=0)
     np.testing.assert_array_equal(again[1], val)
-    assert not np.array_equal(mnist.split_validation(subset, labels, 0.25, seed=1)[1], val)
-    train0, val0 = mnist.split_validation(subset, labels, 0.0, seed=0)
+    assert not np.array_equal(mnist_subsets.split_validation(subset, labels, 0.25, seed=1)[1], val)
+    train0, val0 = mnist_subsets.split_validation(subset, labels, 0.0, seed=0)
     assert len(val0) == 0 and np.array_equal(train0, np.sort(subset))
     with pytest.raises(ValueError):
-        mnist.split_validation(subset, labels, 1.0, seed=0)
+        mnist_subsets.split_validation(subset, labels, 1.0, seed=0)
 
 
 # --- command line --------------------------------------------------------------------------------------------
@@ -369,10 +369,10 @@ def test_split_validation():
 def test_main_writes_manifest(tiny, caplog):
     root, _ = tiny
     out = root.parent / "out" / "manifest.json"
-    with caplog.at_level("INFO", logger="ltpipe.mnist"):
+    with caplog.at_level("INFO", logger="ltpipe.data.mnist"):
         mnist.main(["--root", str(root), "--no-verify-checksums", "--out", str(out)])
     manifest = json.loads(out.read_text())
-    assert manifest == mnist.verify(root, verify_checksums=False)
+    assert manifest == {"available": True, **mnist.verify(root, verify_checksums=False)}
     assert manifest["n_train"] == N_TRAIN and manifest["n_test"] == N_TEST
     assert sum(name in rec.getMessage() for rec in caplog.records for name in FILES.values()) == 4
     assert [p.name for p in out.parent.iterdir()] == ["manifest.json"]  # no temp file left behind
@@ -386,3 +386,24 @@ def test_main_fails_clearly_offline(tmp_path, offline):
     with pytest.raises(SystemExit):
         mnist.main(["--root", str(tmp_path / "data"), "--no-download", "--out", str(out)])
     assert not out.exists()
+
+
+def test_main_records_unavailable_data_when_allowed(tmp_path, offline):
+    out = tmp_path / "manifest.json"
+    mnist.main(["--root", str(tmp_path / "data"), "--allow-unavailable", "--out", str(out)])
+    manifest = json.loads(out.read_text())
+    assert manifest["available"] is False and manifest["root"] == str((tmp_path / "data").resolve())
+    assert all(name in manifest["error"] for name in FILES.values())
+
+
+def test_data_root_from_the_four_files_a_manifest_or_the_root(tiny, tmp_path):
+    root, _ = tiny
+    files = [str(mnist.raw_dir(root) / name) for name in reversed(FILES.values())]
+    assert mnist.data_root(files) == str(root.resolve())
+    assert mnist.data_root([str(root)]) == str(root)
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"root": "/some/where"}))
+    assert mnist.data_root([str(manifest)]) == "/some/where"
+    with pytest.raises(MnistError, match="four MNIST files"):
+        mnist.data_root([*files[:3], str(tmp_path / "train-images-idx3-ubyte")])
+    assert mnist.present(root) and not mnist.present(tmp_path)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltpipe.claims import claims_pl
-from ltpipe.pensia2020 import coefficients, n_needed, pl_trials
-from ltpipe.subsetsum import brute_force
+from ltpipe.engines.subsetsum import brute_force
+from ltpipe.studies.pensia2020.claims import claims_pl
+from ltpipe.studies.pensia2020.pl import coefficients, n_needed, pl_trials
 
 
 def test_worst_error_equals_brute_force_over_the_grid():

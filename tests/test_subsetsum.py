@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ltpipe.subsetsum import _first_true, brute_force, solve, solve_milp, solve_sparsest, subset_sums
+from ltpipe.engines.subsetsum import _first_true, brute_force, solve, solve_milp, solve_sparsest, subset_sums
 
 
 def dyadic(rng, shape, scale=2**20, low=-1.0, high=1.0):

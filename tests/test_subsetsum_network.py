@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import write_tiny_mnist
 
-from ltpipe import subsetsum_network
-from ltpipe.imp import evaluate
-from ltpipe.mnist import MnistError
-from ltpipe.mnist_imp import prepare_data
-from ltpipe.models import build
-from ltpipe.subsetsum import brute_force
-from ltpipe.subsetsum_network import (
+from ltpipe.data.mnist import FILES, MnistError, raw_dir
+from ltpipe.data.mnist_subsets import prepare_data
+from ltpipe.engines.models import build
+from ltpipe.engines.subsetsum import brute_force
+from ltpipe.engines.train import evaluate
+from ltpipe.studies.pensia2020 import ps as subsetsum_network
+from ltpipe.studies.pensia2020.ps import (
     ARCH,
     approximate,
     draw_coefficients,
@@ -200,17 +200,16 @@ def ps_config(**overrides):
 def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ps")
     write_tiny_mnist(tmp / "mnist", 300, 100)
-    manifest = tmp / "mnist.json"
-    manifest.write_text(json.dumps({"root": str(tmp / "mnist")}))
-    return tmp, manifest
+    files = [str(raw_dir(tmp / "mnist") / name) for name in FILES.values()]  # as the workflow passes them
+    return tmp, files
 
 
 @pytest.fixture(scope="module")
 def ps_run(tiny):
-    tmp, manifest = tiny
+    tmp, files = tiny
     cfg = ps_config()
     target = tmp / "target.pt"
-    common = ["--mnist", str(manifest), "--device", "cpu", "--config", json.dumps(cfg)]
+    common = ["--mnist", *files, "--device", "cpu", "--config", json.dumps(cfg)]
     target_main([*common, "--seed", "3", "--out", str(target)])
     solve_main([*common, "--target", str(target), "--weights-out", str(tmp / "w.parquet"),
                 "--summary-out", str(tmp / "s.parquet")])  # fmt: skip
@@ -277,7 +276,7 @@ def test_cli_approx_accuracy_is_the_approximated_network(ps_run):
 
 
 def test_cli_refuses_a_training_size_larger_than_the_data(tiny, monkeypatch):
-    tmp, manifest = tiny
+    tmp, files = tiny
 
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
@@ -285,6 +284,6 @@ def test_cli_refuses_a_training_size_larger_than_the_data(tiny, monkeypatch):
     monkeypatch.setattr(subsetsum_network, "train_epochs", no_training)
     out = tmp / "too_big.pt"
     with pytest.raises(MnistError, match="10000"):
-        target_main(["--config", json.dumps(ps_config(n_samples=10_000)), "--seed", "3", "--mnist", str(manifest),
+        target_main(["--config", json.dumps(ps_config(n_samples=10_000)), "--seed", "3", "--mnist", *files,
                      "--device", "cpu", "--out", str(out)])  # fmt: skip
     assert not out.exists()

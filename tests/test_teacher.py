@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import make_problems
 
-from ltpipe.grid import trial_specs
+from ltpipe.data.grid import trial_specs
+from ltpipe.data.teacher import ball_init, build_problems, make_teachers, teacher_output, teacher_table
 from ltpipe.seeds import derive_seed
-from ltpipe.teacher import ball_init, build_problems, make_teachers, teacher_output, teacher_table
 
 
 def test_supports_sizes_and_nesting():

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from conftest import write_tiny_mnist
 
+from ltpipe import registry
+from ltpipe.claims import base_id
 from ltpipe.tables import read_metadata, read_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,16 +118,22 @@ def test_outputs_and_columns(runs):
         df = read_table(one / "results" / rel)
         assert len(df) > 0, rel
         assert set(cols) <= set(df.columns), (rel, set(cols) - set(df.columns))
-    for fig in ("z2", "z3_a", "z3_b", "z4", "z5", "z6", "z7", "pl_a", "pl_b", "ps"):
+    for _, fig in registry.figures():
         for ext in ("png", "pdf"):
-            assert (one / "results" / "figures" / f"{fig}.{ext}").stat().st_size > 5000
+            assert (one / "results" / "figures" / f"{fig.id}.{ext}").stat().st_size > 5000
     claims = read_table(one / "results" / "claims.parquet")
     assert set(claims["verdict"]) <= {"pass", "fail"}
-    prefixes = {i.split(".")[0] for i in claims["id"]}
-    assert prefixes == {"z2", "z3", "z4", "z5", "z6", "z7", "pl", "ps"}
+    # every declared claim is computed, and nothing else, experiment by experiment in registry order
+    for e in registry.EXPERIMENTS:
+        ids = read_table(one / "results" / "claims" / f"{e.id}.parquet")["id"]
+        assert {base_id(i) for i in ids} == set(e.claims), e.id
+    assert list(dict.fromkeys(claims["id"].str.split(".").str[0])) == [e.id for e in registry.EXPERIMENTS]
     assert (one / "results" / "claims.md").read_text().startswith("# Claims:")
     snakemake(one, "--report", str(one / "report.html"))
-    assert (one / "report.html").stat().st_size > 100_000
+    report = (one / "report.html").read_text()
+    assert len(report) > 100_000
+    for _, fig in registry.figures():  # every figure's caption, as the registry words it
+        assert fig.caption.split(":")[0] in report, fig.id
     meta = read_metadata(one / "results" / "zhang2021" / "z3" / "parts" / "r4.trials.parquet")
     assert meta["config"]["z3"]["eta"] == 0.5 and meta["device"] == "cpu" and meta["torch_version"]
 
@@ -183,48 +191,50 @@ def test_reruns_only_what_changed(runs, tmp_path):
         finally:
             cfg_path.write_text(original)
 
-    z3_jobs = {
-        "zhang2021_z3_trials": 2,
-        "zhang2021_gather": 2,
-        "zhang2021_z3_rates": 1,
-        "figure": 2,
-        "claims": 1,
-        "all": 1,
-    }
+    claims = {"claims_experiment": 1, "claims": 1, "all": 1}
+    z3_jobs = {"zhang2021_trials_curves": 2, "gather": 2, "zhang2021_z3_rates": 1, "figure": 2, **claims}
     assert edited(**{"zhang2021/z3/eta": 0.4}) == z3_jobs
     assert edited(**{"zhang2021/z3/trials": 3}) == {**z3_jobs, "zhang2021_teachers": 2}
-    assert edited(**{"zhang2021/z3/fit/upper": 0.05}) == {"zhang2021_z3_rates": 1, "figure": 1, "claims": 1, "all": 1}
+    assert edited(**{"zhang2021/z3/fit/upper": 0.05}) == {"zhang2021_z3_rates": 1, "figure": 1, **claims}
     assert edited(**{"zhang2021/z3/plot/b/dpi": 150}) == {"figure": 1, "all": 1}
-    assert edited(**{"zhang2021/z5/claims/min_r2": 0.5}) == {"claims": 1, "all": 1}
+    assert edited(**{"zhang2021/z5/claims/min_r2": 0.5}) == claims
     assert edited(threads=2, max_batch_mb=10) == {}
     # a new grid point of an IMP experiment runs only its own job
-    assert edited(**{"zhang2021/z7/n_samples": [100, 150, 200]}) == {
-        "zhang2021_z7": 1, "zhang2021_imp_gather": 2, "figure": 1, "claims": 1, "all": 1,
-    }  # fmt: skip
-    assert edited(**{"zhang2021/z6/n_samples": [60, 90, 120]}) == {
-        "zhang2021_z6": 1, "zhang2021_imp_gather": 1, "figure": 1, "claims": 1, "all": 1,
-    }  # fmt: skip
+    figure = {"figure": 1, **claims}
+    assert edited(**{"zhang2021/z7/n_samples": [100, 150, 200]}) == {"zhang2021_z7": 1, "gather": 2, **figure}
+    assert edited(**{"zhang2021/z6/n_samples": [60, 90, 120]}) == {"zhang2021_z6": 1, "gather": 1, **figure}
     # the PS target does not depend on eps: only the solve reruns
-    assert edited(**{"pensia2020/ps/eps": 0.05}) == {"pensia2020_ps_solve": 1, "figure": 1, "claims": 1, "all": 1}
-    assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {
-        "pensia2020_pl_needed": 1, "figure": 1, "claims": 1, "all": 1,
-    }  # fmt: skip
+    assert edited(**{"pensia2020/ps/eps": 0.05}) == {"pensia2020_ps_solve": 1, **figure}
+    assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {"pensia2020_pl_needed": 1, **figure}
 
     def edit(module):
         path = one / "ltpipe" / f"{module}.py"
-        path.write_text(path.read_text() + "\n# an edit\n")
+        text = path.read_text()
+        path.write_text(text + "\n# an edit\n")
+        try:
+            return planned(one)
+        finally:  # restore the text, and an mtime older than every output, so the next edit starts clean
+            path.write_text(text)
+            os.utime(path, (0, 0))
 
-    edit("figures")
-    assert planned(one) == {"figure": 10, "all": 1}
-    edit("agd")
-    jobs = planned(one)
+    # the registry is read to build the DAG only: editing it reruns nothing
+    assert edit("registry") == {}
+    assert edit("plotting") == {"figure": 10, "all": 1}
+    assert edit("studies/pensia2020/figures") == {"figure": 3, "all": 1}
+    assert edit("studies/zhang2021/claims") == {"claims_experiment": 6, "claims": 1, "all": 1}
+    jobs = edit("engines/agd")
     assert "zhang2021_teachers" not in jobs
-    assert jobs["zhang2021_trials"] == 6 and jobs["zhang2021_z3_trials"] == 2 and jobs["zhang2021_z6"] == 2
+    assert jobs["zhang2021_trials"] == 6 and jobs["zhang2021_trials_curves"] == 2 and jobs["zhang2021_z6"] == 2
     assert "pensia2020_pl_trials" not in jobs and "zhang2021_z7" not in jobs and "mnist" not in jobs
-    edit("imp")
-    jobs = planned(one)
-    assert jobs["zhang2021_z7"] == 3 and jobs["zhang2021_z6"] == 2 and "pensia2020_ps_target" in jobs
-    assert "mnist" not in jobs and "pensia2020_pl_trials" not in jobs
+    # pruning code reruns the IMP jobs only; the PS target trains without it
+    jobs = edit("engines/prune")
+    assert jobs["zhang2021_z7"] == 3 and jobs["zhang2021_z6"] == 2
+    assert "pensia2020_ps_target" not in jobs and "mnist" not in jobs and "pensia2020_pl_trials" not in jobs
+    jobs = edit("engines/train")
+    assert jobs["zhang2021_z7"] == 3 and jobs["pensia2020_ps_target"] == 1 and "zhang2021_z6" not in jobs
+    # editing Z7's module reruns Z7 only, not the PS target that shares its data and training loop
+    jobs = edit("studies/zhang2021/z7")
+    assert jobs["zhang2021_z7"] == 3 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
 
 
 def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
@@ -244,8 +254,8 @@ def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
     snakemake(where, "--unlock")  # a hard kill leaves the lock behind (Ctrl-C would not)
     jobs = planned(where)
     total_parts = sum(len(ZHANG_R(where, exp)) for exp in ("z2", "z3", "z4", "z5"))
-    assert jobs.get("zhang2021_trials", 0) + jobs.get("zhang2021_z3_trials", 0) <= total_parts - done + 1
-    assert jobs.get("zhang2021_trials", 0) + jobs.get("zhang2021_z3_trials", 0) >= total_parts - done
+    left = jobs.get("zhang2021_trials", 0) + jobs.get("zhang2021_trials_curves", 0)
+    assert total_parts - done <= left <= total_parts - done + 1
     snakemake(where, "--cores", "2")
     assert planned(where) == {}
     for rel in sorted(p.relative_to(one) for p in (one / "results").rglob("*.parquet")):
@@ -254,6 +264,32 @@ def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
 
 def ZHANG_R(where: Path, exp: str) -> list[int]:  # noqa: N802
     return yaml.safe_load((where / "config" / "config.yaml").read_text())["zhang2021"][exp]["r"]
+
+
+def test_offline_without_mnist_the_rest_runs_and_its_claims_say_not_run(tmp_path):
+    where = make_copy(tmp_path / "offline")
+    cfg_path = where / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["data"]["mnist"] = {"root": str(tmp_path / "no-mnist"), "verify_checksums": False, "download": False}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    snakemake(where, "--cores", "2")  # finishes: nothing that needs MNIST is asked for
+    claims = read_table(where / "results" / "claims.parquet")
+    needs = {e.id for e in registry.EXPERIMENTS if "mnist" in e.needs}
+    assert needs == {"z7", "ps"}
+    for e in registry.EXPERIMENTS:
+        rows = claims[claims["id"].str.startswith(f"{e.id}.")]
+        if e.id in needs:
+            assert list(rows["id"]) == list(e.claims) and set(rows["verdict"]) == {"not run"}, e.id
+            assert rows["detail"].str.contains("MNIST unavailable").all()
+            assert rows["detail"].str.contains("train-images-idx3-ubyte").all()  # the error names the files
+            assert not (where / e.table(e.tables[0])).exists()
+        else:
+            assert len(rows) and set(rows["verdict"]) <= {"pass", "fail"}, e.id
+    assert "not run" in (where / "results" / "claims.md").read_text().splitlines()[0]
+    snakemake(where, "--report", str(where / "report.html"))
+    assert planned(where) == {}
+    write_tiny_mnist(tmp_path / "no-mnist")  # the files appear: the data node is checked again
+    assert planned(where).get("mnist") == 1
 
 
 def test_bad_config_is_refused_before_any_job(tmp_path):

@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import torch
 
+from ltpipe.data.teacher import make_teachers
+from ltpipe.studies.zhang2021.trials import run_trials, trials_main
 from ltpipe.tables import read_table, write_table
-from ltpipe.teacher import make_teachers
-from ltpipe.zhang2021 import run_trials, trials_main
 
 CFG = {
     "k": 3,

@@ -1,9 +1,43 @@
-# Claims: every claim of EXPERIMENTS.md for the experiments built, computed from the tables.
+# Claims: each experiment's claims computed from its tables (one job each, its
+# study's claims module as code), then gathered into one table and its Markdown.
+# An experiment whose data node is unavailable gets a `not run` row per claim.
+
+
+rule claims_experiment:
+    input:
+        unpack(claims_inputs),
+        code=lambda w: ltpipe_code(f"studies.{registry.experiment(w.exp).study}.claims"),
+    output:
+        "results/claims/{exp}.parquet",
+    log:
+        "logs/claims/{exp}.log",
+    wildcard_constraints:
+        exp="|".join(e.id for e in EXPERIMENTS),
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        study=lambda w: registry.experiment(w.exp).study,
+        figure=lambda w: registry.experiment(w.exp).figures[0].id,
+        ids=lambda w: ",".join(registry.experiment(w.exp).claims),
+        thresholds=lambda w: as_json(cfg(w.exp)["claims"]),
+        not_run=not_run,
+        tables=lambda w, input: " ".join(
+            f"{name}={path}"
+            for name, path in input.items()
+            if name in registry.experiment(w.exp).tables
+        ),
+    shell:
+        "python -m ltpipe claims --study {params.study} --exp {wildcards.exp} --figure {params.figure}"
+        " --ids {params.ids} --config {params.thresholds:q} --not-run={params.not_run:q} --out {output}"
+        " {params.tables} > {log} 2>&1"
 
 
 rule claims:
     input:
-        tables=[p for t in all_tables().values() for p in t.values()],
+        claims=[f"results/claims/{e.id}.parquet" for e in EXPERIMENTS],
         code=ltpipe_code("claims"),
     output:
         table="results/claims.parquet",
@@ -17,13 +51,6 @@ rule claims:
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        thresholds=as_json(claim_thresholds()),
-        tables=" ".join(
-            f"{exp}.{name}={path}"
-            for exp, t in all_tables().items()
-            for name, path in t.items()
-        ),
     shell:
-        "python -m ltpipe claims --config {params.thresholds:q} --out {output.table} --markdown {output.text}"
-        " {params.tables} > {log} 2>&1"
+        "python -m ltpipe claims-gather --out {output.table} --markdown {output.text} {input.claims}"
+        " > {log} 2>&1"

@@ -1,22 +1,25 @@
-# Data nodes: the sparse teachers of every (experiment, r) job (Zhang et al. 2021,
-# Sec. 5). Gaussian inputs are not stored (gigabytes at paper scale): each job
-# regenerates them from the seeds recorded in the teachers table.
+# Data nodes: the sparse teachers of every (experiment, r) job of the AGD
+# experiments (Zhang et al. 2021, Sec. 5), and MNIST. Gaussian inputs are not
+# stored (gigabytes at paper scale): each job regenerates them from the seeds
+# recorded in the teachers table.
 
 
 rule zhang2021_teachers:
     input:
-        code=ltpipe_code("teacher"),
+        code=ltpipe_code("data.teacher"),
     output:
         "results/zhang2021/{exp}/teachers/r{r}.parquet",
     log:
         "logs/zhang2021/{exp}/teachers_r{r}.log",
+    wildcard_constraints:
+        exp="|".join(AGD_EXPS),
     conda:
         ENV
     resources:
         mem_mb=1000,
         runtime=10,
     params:
-        cfg=lambda w: teacher_json("zhang2021", w.exp),
+        cfg=lambda w: teacher_json(w.exp),
         seed=config["seed"],
     shell:
         "python -m ltpipe teachers --study zhang2021 --exp {wildcards.exp} --r {wildcards.r}"
@@ -24,13 +27,15 @@ rule zhang2021_teachers:
 
 
 # MNIST (Z7, PS): read, verify and, when absent, download the four IDX files
-# under data.mnist.root (default resources/mnist). The manifest names the
-# folder and each file's size and md5; training jobs read the files it lists.
-rule mnist:
+# under data.mnist.root (default resources/mnist). A checkpoint: when the data
+# cannot be had (offline, no copy), the manifest records why, the experiments
+# that need MNIST are left out and their claims are marked not run. `present`
+# reruns it once the files appear; after going online, --forcerun mnist.
+checkpoint mnist:
     input:
-        code=ltpipe_code("mnist"),
+        code=ltpipe_code("data.mnist"),
     output:
-        "resources/mnist/manifest.json",
+        MANIFEST,
     log:
         "logs/data/mnist.log",
     conda:
@@ -39,7 +44,8 @@ rule mnist:
         mem_mb=2000,
         runtime=30,
     params:
-        root=lambda w, output: MNIST["root"] or os.path.dirname(output[0]),
+        root=MNIST_ROOT,
+        present=mnist_data.present(MNIST_ROOT),
         flags=" ".join(
             f
             for f, on in [
@@ -49,4 +55,5 @@ rule mnist:
             if on
         ),
     shell:
-        "python -m ltpipe mnist --root {params.root:q} {params.flags} --out {output} > {log} 2>&1"
+        "python -m ltpipe mnist --root {params.root:q} {params.flags} --allow-unavailable --out {output}"
+        " > {log} 2>&1"

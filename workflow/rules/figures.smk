@@ -1,11 +1,14 @@
 # Figures: read Parquet, draw with seaborn, nothing expensive. Each figure's
-# params are its own plot settings only.
+# params are its own plot settings (and caption) only; its code is its
+# study's figures module.
 
 
 rule figure:
     input:
-        unpack(lambda w: FIGURE_TABLES[w.fig]),
-        code=ltpipe_code("figures"),
+        unpack(
+            lambda w: {t: FIGURES[w.fig][0].table(t) for t in FIGURES[w.fig][1].tables}
+        ),
+        code=lambda w: ltpipe_code(f"studies.{FIGURES[w.fig][0].study}.figures"),
     output:
         png=report(
             "results/figures/{fig}.png",
@@ -21,8 +24,12 @@ rule figure:
         mem_mb=2000,
         runtime=10,
     params:
+        study=lambda w: FIGURES[w.fig][0].study,
         plot=lambda w: as_json(figure_plot(w.fig)),
-        tables=lambda w: " ".join(f"{k}={v}" for k, v in FIGURE_TABLES[w.fig].items()),
+        caption=lambda w: FIGURES[w.fig][1].caption,
+        tables=lambda w: " ".join(
+            f"{t}={FIGURES[w.fig][0].table(t)}" for t in FIGURES[w.fig][1].tables
+        ),
     shell:
-        "python -m ltpipe figure --id {wildcards.fig} --plot {params.plot:q} --out {output.png} --out {output.pdf}"
-        " {params.tables} > {log} 2>&1"
+        "python -m ltpipe figure --study {params.study} --id {wildcards.fig} --plot {params.plot:q}"
+        " --out {output.png} --out {output.pdf} {params.tables} > {log} 2>&1"

@@ -5,7 +5,7 @@
 
 rule zhang2021_z6:
     input:
-        code=ltpipe_code("teacher_imp"),
+        code=ltpipe_code("studies.zhang2021.z6"),
     output:
         "results/zhang2021/z6/parts/N{n}.rounds.parquet",
     log:
@@ -31,8 +31,8 @@ rule zhang2021_z6:
 
 rule zhang2021_z7:
     input:
-        mnist="resources/mnist/manifest.json",
-        code=ltpipe_code("mnist_imp"),
+        mnist=mnist_files,
+        code=ltpipe_code("studies.zhang2021.z7"),
     output:
         epochs="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.epochs.parquet",
         rounds="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.rounds.parquet",
@@ -58,26 +58,6 @@ rule zhang2021_z7:
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe zhang2021-z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist}"
+        "python -m ltpipe zhang2021-z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
         " --arch {wildcards.arch} --mode {wildcards.mode} --n-samples {wildcards.n} --device {params.device}"
         " --threads {threads} --epochs-out {output.epochs} --rounds-out {output.rounds} > {log} 2>&1"
-
-
-rule zhang2021_imp_gather:
-    input:
-        parts=lambda w: imp_parts(w.exp, w.name),
-        code=ltpipe_code("tables"),
-    output:
-        "results/zhang2021/{exp}/{name}.parquet",
-    log:
-        "logs/zhang2021/{exp}/gather_{name}.log",
-    wildcard_constraints:
-        exp="z6|z7",
-        name="rounds|epochs",
-    conda:
-        ENV
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    shell:
-        "python -m ltpipe gather --out {output} {input.parts} > {log} 2>&1"

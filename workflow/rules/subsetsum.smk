@@ -3,7 +3,7 @@
 
 rule pensia2020_pl_trials:
     input:
-        code=ltpipe_code("pensia2020"),
+        code=ltpipe_code("studies.pensia2020.pl"),
     output:
         "results/pensia2020/pl/trials.parquet",
     log:
@@ -17,7 +17,7 @@ rule pensia2020_pl_trials:
         mem_mb=4000,
         runtime=120,
     params:
-        cfg=section_json("pensia2020", "pl"),
+        cfg=section_json("pl"),
         seed=config["seed"],
     shell:
         "python -m ltpipe pensia2020-pl-trials --config {params.cfg:q} --seed {params.seed}"
@@ -27,7 +27,7 @@ rule pensia2020_pl_trials:
 rule pensia2020_pl_needed:
     input:
         trials="results/pensia2020/pl/trials.parquet",
-        code=ltpipe_code("pensia2020"),
+        code=ltpipe_code("studies.pensia2020.pl"),
     output:
         "results/pensia2020/pl/needed.parquet",
     log:
@@ -38,7 +38,7 @@ rule pensia2020_pl_needed:
         mem_mb=1000,
         runtime=10,
     params:
-        cfg=as_json(PENSIA["pl"]["needed"]),
+        cfg=as_json(cfg("pl")["needed"]),
     shell:
         "python -m ltpipe pensia2020-pl-needed --trials {input.trials} --config {params.cfg:q}"
         " --out {output} > {log} 2>&1"
@@ -47,8 +47,8 @@ rule pensia2020_pl_needed:
 # PS (Experiment 1): train the bias-free 784-500-10 target, then solve every weight.
 rule pensia2020_ps_target:
     input:
-        mnist="resources/mnist/manifest.json",
-        code=ltpipe_code("subsetsum_network"),
+        mnist=mnist_files,
+        code=ltpipe_code("studies.pensia2020.ps"),
     output:
         "results/pensia2020/ps/target.pt",
     log:
@@ -70,15 +70,15 @@ rule pensia2020_ps_target:
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe pensia2020-ps-target --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist}"
+        "python -m ltpipe pensia2020-ps-target --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
         " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule pensia2020_ps_solve:
     input:
         target="results/pensia2020/ps/target.pt",
-        mnist="resources/mnist/manifest.json",
-        code=ltpipe_code("subsetsum_network"),
+        mnist=mnist_files,
+        code=ltpipe_code("studies.pensia2020.ps"),
     output:
         weights="results/pensia2020/ps/weights.parquet",
         summary="results/pensia2020/ps/summary.parquet",
@@ -97,6 +97,6 @@ rule pensia2020_ps_solve:
         cfg=as_json(ps_solving()),
         device=config["device"],
     shell:
-        "python -m ltpipe pensia2020-ps-solve --config {params.cfg:q} --target {input.target} --mnist {input.mnist}"
+        "python -m ltpipe pensia2020-ps-solve --config {params.cfg:q} --target {input.target} --mnist {input.mnist:q}"
         " --device {params.device} --threads {threads} --weights-out {output.weights}"
         " --summary-out {output.summary} > {log} 2>&1"

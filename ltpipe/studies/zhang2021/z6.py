@@ -32,12 +32,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ltpipe.agd import run_agd
 from ltpipe.config import job_parser, resolve_dtype, start_job
-from ltpipe.imp import magnitude_prune, run_rounds
+from ltpipe.data.teacher import ball_init, build_problems, teacher_output, teacher_table
+from ltpipe.engines.agd import run_agd
+from ltpipe.engines.prune import magnitude_prune, run_rounds
 from ltpipe.seeds import derive_seed, torch_generator
 from ltpipe.tables import write_table
-from ltpipe.teacher import ball_init, build_problems, teacher_output, teacher_table
 
 __all__ = ["run_z6"]
 

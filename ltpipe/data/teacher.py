@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ltpipe.grid import job_args, trial_specs
+from ltpipe.data.grid import job_args, trial_specs
 from ltpipe.seeds import numpy_generator, torch_generator
 from ltpipe.tables import write_table
 

@@ -39,12 +39,12 @@ import pandas as pd
 import torch
 
 from ltpipe.config import job_parser, start_job
-from ltpipe.imp import evaluate, seeded_init, train_epochs
-from ltpipe.mnist import manifest_root
-from ltpipe.mnist_imp import prepare_data
-from ltpipe.models import build
+from ltpipe.data.mnist import data_root
+from ltpipe.data.mnist_subsets import prepare_data
+from ltpipe.engines.models import build
+from ltpipe.engines.subsetsum import solve, solve_sparsest
+from ltpipe.engines.train import evaluate, seeded_init, train_epochs
 from ltpipe.seeds import derive_seed, numpy_generator, torch_generator
-from ltpipe.subsetsum import solve, solve_sparsest
 from ltpipe.tables import atomic_path, write_table
 
 __all__ = ["approximate", "draw_coefficients", "n_coefficients", "train_target"]
@@ -141,11 +141,11 @@ def target_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-ps-target: train the bias-free 784-500-10 target on MNIST."""
     parser = job_parser("ltpipe pensia2020-ps-target", target_main.__doc__, "ps training")
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--mnist", required=True, help="the MNIST manifest (JSON) of the data node")
+    parser.add_argument("--mnist", nargs="+", required=True, help="the four MNIST IDX files (or the data root)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     cfg, device = start_job(args)
-    root = manifest_root(args.mnist)
+    root = data_root(args.mnist)
     seed = derive_seed(args.seed, "pensia2020", "ps")
     state, acc, n_train = train_target(cfg, root, seed, device)
     with atomic_path(args.out) as tmp:
@@ -157,7 +157,7 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-ps-solve: replace every target weight by its best subset sum; evaluate."""
     parser = job_parser("ltpipe pensia2020-ps-solve", solve_main.__doc__, "ps solve")
     parser.add_argument("--target", required=True)
-    parser.add_argument("--mnist", required=True)
+    parser.add_argument("--mnist", nargs="+", required=True, help="the four MNIST IDX files (or the data root)")
     parser.add_argument("--weights-out", required=True)
     parser.add_argument("--summary-out", required=True)
     args = parser.parse_args(argv)
@@ -174,7 +174,7 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
     coefficients = draw_coefficients([w.shape for w in weights], n, low, high, cfg["coefficients"], saved["seed"])
     table, seconds = approximate(weights, coefficients, eps, bool(cfg["sparsest"]), device)
 
-    data = prepare_data(manifest_root(args.mnist), None, 0.0, 0, device)
+    data = prepare_data(data_root(args.mnist), None, 0.0, 0, device)
     model = build(ARCH).to(device)
 
     def accuracy(column: str) -> float:

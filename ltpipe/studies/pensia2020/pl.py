@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltpipe.engines.subsetsum import solve
 from ltpipe.seeds import derive_seed, numpy_generator
-from ltpipe.subsetsum import solve
 from ltpipe.tables import read_table, write_table
 
 __all__ = ["DISTRIBUTIONS", "coefficients", "n_needed", "pl_trials"]

@@ -27,67 +27,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
-from ltpipe import mnist
 from ltpipe.config import job_parser, start_job
-from ltpipe.imp import (
-    MODES,
-    Pruner,
-    evaluate,
-    rewind,
-    run_rounds,
-    seeded_init,
-    snapshot,
-    train_epochs,
-)
-from ltpipe.models import build
+from ltpipe.data import mnist
+from ltpipe.data.mnist_subsets import prepare_data
+from ltpipe.engines.models import build
+from ltpipe.engines.prune import MODES, Pruner, rewind, run_rounds, snapshot
+from ltpipe.engines.train import evaluate, seeded_init, train_epochs
 from ltpipe.seeds import derive_seed, torch_generator
 from ltpipe.tables import write_table
 
-__all__ = ["prepare_data", "run_imp"]
+__all__ = ["run_imp"]
 
 log = logging.getLogger(__name__)
-
-# torchvision's MNIST normalisation, as the IMP reference code uses
-MEAN, STD = 0.1307, 0.3081
-
-
-def _images(x: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
-    x = torch.as_tensor(x)
-    return ((x.to(torch.float32) / 255.0 - MEAN) / STD).unsqueeze(1).to(device)
-
-
-def prepare_data(
-    root: str | Path, n_samples: int | None, val_fraction: float, seed: int, device: str = "cpu"
-) -> dict[str, torch.Tensor]:
-    """The training subset (stratified, seeded), its validation split and the test set, on ``device``.
-
-    ``n_samples`` None takes the whole training set. A size larger than the
-    data is refused before any training.
-    """
-    x_train, y_train = mnist.load(root, "train")
-    x_test, y_test = mnist.load(root, "test")
-    if n_samples is None:
-        idx = np.arange(len(y_train))
-    else:
-        mnist.check_size(int(n_samples), len(y_train), f"training samples from {root}")
-        idx = mnist.stratified_indices(y_train, int(n_samples), derive_seed(seed, "subset"))
-    if val_fraction > 0:
-        tr, va = mnist.split_validation(idx, y_train, val_fraction, derive_seed(seed, "validation"))
-    else:
-        tr, va = idx, idx[:0]
-    tr_t, va_t = torch.as_tensor(tr, dtype=torch.long), torch.as_tensor(va, dtype=torch.long)
-    return {
-        "x_train": _images(x_train[tr_t], device),
-        "y_train": y_train[tr_t].to(device),
-        "x_val": _images(x_train[va_t], device),
-        "y_val": y_train[va_t].to(device),
-        "x_test": _images(x_test, device),
-        "y_test": y_test.to(device),
-    }
 
 
 def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -191,7 +145,7 @@ def z7_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe zhang2021-z7: IMP on MNIST for one (architecture, mode, N) job, every trial."""
     parser = job_parser("ltpipe zhang2021-z7", z7_main.__doc__, "z7")
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--mnist", required=True, help="the MNIST manifest (JSON) of the data node")
+    parser.add_argument("--mnist", nargs="+", required=True, help="the four MNIST IDX files (or the data root)")
     parser.add_argument("--arch", required=True)
     parser.add_argument("--mode", required=True)
     parser.add_argument("--n-samples", type=int, required=True)
@@ -199,7 +153,7 @@ def z7_main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds-out", required=True)
     args = parser.parse_args(argv)
     cfg, device = start_job(args)
-    root = mnist.manifest_root(args.mnist)
+    root = mnist.data_root(args.mnist)
     out = Path(args.rounds_out)
     partial = out.parent / f".{out.name}.partial"
     epochs, rounds = [], []

@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ltpipe.agd import run_agd
 from ltpipe.config import resolve_device, resolve_dtype
-from ltpipe.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
+from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
+from ltpipe.data.teacher import ball_init, build_problems
+from ltpipe.engines.agd import run_agd
 from ltpipe.tables import read_table, write_table
-from ltpipe.teacher import ball_init, build_problems
 
 __all__ = ["fit_rates", "run_trials"]
 

@@ -9,7 +9,11 @@ the config sets ``data.mnist.root``. The workflow's data rule runs
    torchvision's mirrors and its md5 of each ``.gz`` archive, extracting them
    next to the archives exactly as ``torchvision.datasets.MNIST`` does;
 2. verifies the four files (:func:`verify`) and writes a manifest (paths, sizes,
-   md5s, sample counts) that downstream rules take as input.
+   md5s, sample counts); training jobs take the four files it lists as inputs.
+   With ``--allow-unavailable`` (the workflow's setting) data that cannot be
+   had are recorded as ``available: false`` with the reason, so that the rest
+   of the workflow still runs and the claims of the experiments that need
+   MNIST are marked not run.
 
 Verification always checks the format: all four files exist, each parses as an
 IDX file of unsigned bytes whose header (magic number, dimensions) matches its
@@ -27,9 +31,8 @@ only format and sizes.
 
 Every problem with the data raises :class:`MnistError`, whose message names the
 files concerned, the root and what to do. Training code loads a split with
-:func:`load`, refuses sizes larger than the data with :func:`check_size`, and
-draws class-stratified, seeded subsets with :func:`stratified_indices` and
-:func:`split_validation`.
+:func:`load` and refuses sizes larger than the data with :func:`check_size`;
+:mod:`ltpipe.data.mnist_subsets` draws the seeded, class-stratified subsets.
 """
 
 from __future__ import annotations
@@ -42,12 +45,14 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ltpipe.seeds import numpy_generator
 from ltpipe.tables import atomic_path
+
+if TYPE_CHECKING:  # torch is imported by load() only, so the workflow can import this module cheaply
+    import torch
 
 __all__ = [
     "CHECKSUMS",
@@ -55,15 +60,12 @@ __all__ = [
     "FILES",
     "FULL_SIZES",
     "MnistError",
-    "allocate",
     "check_size",
     "ensure",
     "load",
     "main",
     "raw_dir",
     "read_idx",
-    "split_validation",
-    "stratified_indices",
     "verify",
 ]
 
@@ -297,8 +299,26 @@ def _download(root: str | os.PathLike, missing: Sequence[str]) -> None:
 
 
 def manifest_root(path: str | os.PathLike) -> str:
-    """The data folder named by a manifest written by :func:`main` (what training jobs read)."""
+    """The data folder named by a manifest written by :func:`main`."""
     return json.loads(Path(path).read_text())["root"]
+
+
+def present(root: str | os.PathLike) -> bool:
+    """Whether the four files exist under ``root`` (no check of their contents)."""
+    return all((raw_dir(root) / name).is_file() for name in FILES.values())
+
+
+def data_root(paths: Sequence[str | os.PathLike]) -> str:
+    """The data root of what a training job is given: the four IDX files (the workflow lists them as the job's
+    inputs), a data node's manifest, or the root itself."""
+    if len(paths) == 1:
+        path = Path(paths[0])
+        return manifest_root(path) if path.suffix == ".json" else str(path)
+    folders = {Path(p).resolve().parent for p in paths}
+    names = sorted(Path(p).name for p in paths)
+    if len(folders) != 1 or names != sorted(FILES.values()):
+        raise MnistError(f"expected the four MNIST files ({', '.join(FILES.values())}) in one folder, got {paths}")
+    return str(folders.pop().parent.parent)
 
 
 def ensure(root: str | os.PathLike, verify_checksums: bool, download: bool = True) -> dict:
@@ -325,6 +345,8 @@ def load(root: str | os.PathLike, split: str) -> tuple[torch.Tensor, torch.Tenso
     Checks format, image size, count agreement and label range (not checksums:
     that is the data node's job, see :func:`verify`).
     """
+    import torch
+
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     raw = raw_dir(root)
@@ -364,85 +386,6 @@ def check_size(
         )
 
 
-def _as_numpy_labels(labels: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
-    return labels
-
-
-def allocate(counts: np.ndarray, n: int) -> np.ndarray:
-    """Split ``n`` over classes of sizes ``counts`` in proportion, by largest remainders (Hamilton's method).
-
-    Each class gets ``floor(n * count / total)``; the samples left over go one
-    each to the classes with the largest fractional parts, ties going to the
-    larger class, then to the lower class index. Requires ``0 <= n <= total``.
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    if not 0 <= n <= total:
-        raise ValueError(f"cannot allocate {n} samples over {total}")
-    if total == 0:
-        return np.zeros_like(counts)
-    scaled = counts * n  # exact integer arithmetic: quota = scaled / total
-    base = scaled // total
-    remainder = scaled - base * total
-    left = n - int(base.sum())
-    order = np.lexsort((np.arange(len(counts)), -counts, -remainder))  # last key is the primary one
-    base[order[:left]] += 1
-    return base
-
-
-def _stratified_positions(labels: np.ndarray, n: int, gen: np.random.Generator) -> np.ndarray:
-    """Sorted positions into ``labels``: ``n`` of them, stratified by class, drawn without replacement."""
-    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    quota = allocate(counts, n)
-    chosen = []
-    for c in range(len(classes)):  # classes in ascending order, so the draws depend only on (labels, n, seed)
-        members = np.flatnonzero(inverse == c)
-        chosen.append(gen.choice(members, size=int(quota[c]), replace=False))
-    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
-
-
-def stratified_indices(labels: np.ndarray | torch.Tensor, n: int, seed: int) -> np.ndarray:
-    """``n`` distinct indices into ``labels``, stratified by class, returned sorted ascending.
-
-    Class sizes follow :func:`allocate` (largest-remainder allocation, so each
-    class's share is within one sample of its exact proportion); which samples
-    of a class are taken is drawn from ``numpy_generator(seed, "mnist-subset")``.
-    Raises :class:`MnistError` when ``n`` exceeds the number of labels.
-    """
-    labels = _as_numpy_labels(labels)
-    check_size(n, len(labels))
-    return _stratified_positions(labels, n, numpy_generator(seed, "mnist-subset")).astype(np.int64)
-
-
-def split_validation(
-    indices: np.ndarray, labels: np.ndarray | torch.Tensor, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split a subset into (train, validation) index arrays, stratified by class, both sorted ascending.
-
-    ``indices`` index into ``labels`` (the labels of the whole split, as given to
-    :func:`stratified_indices`). The validation part has ``round(fraction *
-    len(indices))`` samples allocated over classes like :func:`allocate`, drawn
-    from ``numpy_generator(seed, "mnist-validation")``; the two parts are
-    disjoint and together are exactly ``indices``.
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation fraction must be in [0, 1), not {fraction}")
-    indices = np.asarray(indices, dtype=np.int64)
-    if len(np.unique(indices)) != len(indices):
-        raise ValueError("indices must be distinct")
-    labels = _as_numpy_labels(labels)
-    n_val = round(fraction * len(indices))
-    pos = _stratified_positions(labels[indices], n_val, numpy_generator(seed, "mnist-validation"))
-    is_val = np.zeros(len(indices), dtype=bool)
-    is_val[pos] = True
-    return np.sort(indices[~is_val]), np.sort(indices[is_val])
-
-
 # --- command line --------------------------------------------------------------------------------------------
 
 
@@ -464,12 +407,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--no-download", dest="download", action="store_false", help="never download")
     parser.add_argument("--out", required=True, help="manifest JSON to write")
+    parser.add_argument(
+        "--allow-unavailable",
+        action="store_true",
+        help="when the data cannot be had, log why, record it in the manifest (available: false) and exit 0, "
+        "so that the workflow still finishes what does not need MNIST",
+    )
     args = parser.parse_args(argv)
     try:
-        manifest = ensure(args.root, args.verify_checksums, download=args.download)
+        manifest = {"available": True, **ensure(args.root, args.verify_checksums, download=args.download)}
     except MnistError as err:
         log.error("%s", err)
-        raise SystemExit(f"ltpipe mnist: {err}") from None
+        if not args.allow_unavailable:
+            raise SystemExit(f"ltpipe mnist: {err}") from None
+        unavailable = {"available": False, "root": str(Path(args.root).resolve()), "error": str(err)}
+        _write_json_atomic(unavailable, Path(args.out))
+        log.warning("MNIST unavailable: the experiments that need it are left out and their claims marked not run")
+        return
     for name, info in manifest["files"].items():
         log.info("%s: %d bytes, md5 %s (%s)", name, info["bytes"], info["md5"], info["path"])
     check = "checksums verified" if manifest["verify_checksums"] else "format and sizes verified, checksums skipped"

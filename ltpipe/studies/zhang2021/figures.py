@@ -1,73 +1,33 @@
-"""Figures drawn with seaborn from the Parquet tables only (png and pdf).
+"""Zhang et al. 2021's figures (Figs. 2-7), drawn from the experiments' Parquet tables.
 
-Each figure id has one function ``fig_<id>(tables, plot) -> Figure``; ``plot``
-is that figure's own settings from the config (size, dpi, context, palette),
-so editing them reruns only that figure.
+Each figure ``FIG`` is ``fig_FIG(tables, plot)``: ``tables`` the experiment's
+tables by name, ``plot`` the figure's own settings (see :mod:`ltpipe.plotting`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from ltpipe.analysis import method_label, n_needed, radius
-from ltpipe.tables import read_table
+from ltpipe.plotting import heatmap, setup
 
-__all__ = ["FIGURES", "draw"]
-
-log = logging.getLogger(__name__)
-
-
-def _setup(plot: dict[str, Any]) -> tuple[plt.Figure, plt.Axes]:
-    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
-    fig, ax = plt.subplots(figsize=(plot.get("width", 4.0), plot.get("height", 3.0)), layout="constrained")
-    return fig, ax
-
-
-def _heatmap(ax: plt.Axes, rate: pd.DataFrame, xlabel: str, ylabel: str, marks: pd.Series | None) -> None:
-    """Success-rate heat map, black = all fail, white = all succeed (as in the paper)."""
-    sns.heatmap(
-        rate.sort_index(ascending=False),
-        vmin=0,
-        vmax=1,
-        cmap="gray",
-        ax=ax,
-        cbar_kws={"label": "success rate"},
-        linewidths=0.2,
-        linecolor="0.5",
-    )
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if marks is not None:
-        ys = list(rate.sort_index(ascending=False).index)
-        xs = list(rate.columns)
-        pts = [(xs.index(c) + 0.5, ys.index(v) + 0.5) for c, v in marks.items() if np.isfinite(v) and v in ys]
-        if pts:
-            px, py = zip(*pts, strict=True)
-            ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1)
+__all__ = ["fig_z2", "fig_z3_a", "fig_z3_b", "fig_z4", "fig_z5", "fig_z6", "fig_z7"]
 
 
 def fig_z2(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     """Fig. 2: success rate over (sqrt r, initial distance lambda)."""
     trials = tables["trials"]
-    fig, ax = _setup(plot)
+    fig, ax = setup(plot)
     rate = trials.pivot_table(index="lam", columns="r", values="success", aggfunc="mean")
     rad = radius(trials)
     rate.columns = [f"{np.sqrt(r):.3g}" for r in rate.columns]
     marks = pd.Series(rad["radius"].to_numpy(), index=[f"{np.sqrt(r):.3g}" for r in rad["r"]])
-    _heatmap(ax, rate, r"$\sqrt{r}$", r"initial distance $\lambda$", marks)
+    heatmap(ax, rate, r"$\sqrt{r}$", r"initial distance $\lambda$", marks)
     ax.set_title(plot.get("title", "Local convex region (Fig. 2)"))
     return fig
 
@@ -88,7 +48,7 @@ def fig_z3_a(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figur
     med = med[med["iteration"] <= med["end"]].groupby([*keys, "iteration"], as_index=False)["rel_error"].median()
     palette = plot.get("palette", "viridis")
     style = "method" if curves["method"].nunique() > 1 else None
-    fig, ax = _setup(plot)
+    fig, ax = setup(plot)
     sns.lineplot(
         data=curves,
         x="iteration",
@@ -117,7 +77,7 @@ def fig_z3_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figur
     rates = tables["rates"].dropna(subset=["rate"]).copy()
     rates["sqrt_r"] = np.sqrt(rates["r"])
     rates["method"] = method_label(rates["beta"])
-    fig, ax = _setup(plot)
+    fig, ax = setup(plot)
     sns.lineplot(
         data=rates,
         x="sqrt_r",
@@ -140,10 +100,10 @@ def fig_z3_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figur
 def fig_z4(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     """Fig. 4: success rate over (r, N), with N_needed(r) marked."""
     trials = tables["trials"]
-    fig, ax = _setup(plot)
+    fig, ax = setup(plot)
     rate = trials.pivot_table(index="n_samples", columns="r", values="success", aggfunc="mean")
     need = n_needed(trials)
-    _heatmap(ax, rate, "r", "number of samples N", pd.Series(need["n_needed"].to_numpy(), index=need["r"]))
+    heatmap(ax, rate, "r", "number of samples N", pd.Series(need["n_needed"].to_numpy(), index=need["r"]))
     ax.set_title(plot.get("title", "Sample complexity (Fig. 4)"))
     return fig
 
@@ -154,7 +114,7 @@ def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     trials["sqrt_r"] = np.sqrt(trials["r"])
     trials["noise"] = [f"$\\sigma/E_y$ = {v:.0e}" for v in trials["noise_level"]]
     order = [f"$\\sigma/E_y$ = {v:.0e}" for v in sorted(trials["noise_level"].unique(), reverse=True)]
-    fig, ax = _setup(plot)
+    fig, ax = setup(plot)
     sns.lineplot(
         data=trials,
         x="sqrt_r",
@@ -179,58 +139,11 @@ def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     return fig
 
 
-def fig_pl_a(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """PL (a): worst optimal subset-sum error over the target grid vs n (median, IQR), log y."""
-    trials = tables["trials"]
-    fig, ax = _setup(plot)
-    sns.lineplot(
-        data=trials,
-        x="n",
-        y="worst_error",
-        hue="distribution",
-        style="distribution",
-        markers=True,
-        dashes=False,
-        estimator="median",
-        errorbar=("pi", 50),
-        err_style="bars",
-        palette=plot.get("palette", "deep"),
-        ax=ax,
-    )
-    ax.set_yscale("log")
-    ax.set_xlabel("number of coefficients n")
-    ax.set_ylabel("worst optimal error over the targets")
-    ax.set_title(plot.get("title", "Random subset sum (Lueker)"))
-    return fig
-
-
-def fig_pl_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """PL (b): n needed for each eps vs log10(1/eps); a straight line is n = O(log 1/eps)."""
-    needed = tables["needed"].copy()
-    needed["log10_inv_eps"] = np.log10(1.0 / needed["eps"])
-    fig, ax = _setup(plot)
-    sns.lineplot(
-        data=needed,
-        x="log10_inv_eps",
-        y="n_needed",
-        hue="distribution",
-        style="distribution",
-        markers=True,
-        dashes=False,
-        palette=plot.get("palette", "deep"),
-        ax=ax,
-    )
-    ax.set_xlabel(r"$\log_{10}(1/\epsilon)$")
-    ax.set_ylabel(f"n needed (P[worst error <= eps] >= {needed['probability'].iloc[0]:g})")
-    ax.set_title(plot.get("title", "Coefficients needed"))
-    return fig
-
-
 def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     """Fig. 6: test error vs % of first-layer weights remaining (x reversed), one line per N, log y."""
     rounds = tables["rounds"].copy()
     rounds["percent"] = 100 * rounds["remaining"]
-    fig, ax = _setup(plot)
+    fig, ax = setup(plot)
     sns.lineplot(
         data=rounds, x="percent", y="test_error", hue="n_samples", style="n_samples", markers=True, dashes=False,
         estimator="median", errorbar=("pi", 50), palette=plot.get("palette", "viridis"), ax=ax,
@@ -285,71 +198,3 @@ def fig_z7(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         ax.legend(fontsize="x-small")
         ax.set_title(plot.get("title", f"IMP on MNIST, {arch} (Fig. 7)"))
     return fig
-
-
-def fig_ps(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """PS: distribution of |w - approx| over all weights (log x), optimal and sparsest subsets; eps marked
-    (from the summary table)."""
-    w = tables["weights"]
-    parts = [pd.DataFrame({"error": w["error"], "solution": "optimal (least error)"})]
-    if "error_sparsest" in w:
-        parts.append(pd.DataFrame({"error": w["error_sparsest"], "solution": "sparsest within eps"}))
-    data = pd.concat(parts, ignore_index=True)
-    floor = 1e-12
-    data["error"] = data["error"].clip(lower=floor)
-    fig, ax = _setup(plot)
-    sns.histplot(
-        data=data, x="error", hue="solution", log_scale=True, element="step", fill=False, bins=80,
-        palette=plot.get("palette", "deep"), ax=ax,
-    )  # fmt: skip
-    if "summary" in tables:
-        eps = float(tables["summary"]["eps"].iloc[0])
-        ax.axvline(eps, color="0.3", ls=":", lw=1)
-        ax.annotate(f"eps = {eps:g}", (eps, 0.97), xycoords=("data", "axes fraction"), ha="right", va="top",
-                    fontsize="small", color="0.3")  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_xlabel(f"|w - subset sum| (clipped at {floor:g})")
-    ax.set_ylabel("weights")
-    ax.set_title(plot.get("title", f"SubsetSum approximation of {len(w):,} weights"))
-    return fig
-
-
-FIGURES: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, Any]], plt.Figure]] = {
-    "z2": fig_z2,
-    "z3_a": fig_z3_a,
-    "z3_b": fig_z3_b,
-    "z4": fig_z4,
-    "z5": fig_z5,
-    "z6": fig_z6,
-    "z7": fig_z7,
-    "ps": fig_ps,
-    "pl_a": fig_pl_a,
-    "pl_b": fig_pl_b,
-}
-
-
-def draw(figure_id: str, tables: dict[str, pd.DataFrame], plot: dict[str, Any], outputs: Sequence[str]) -> None:
-    """Draw one figure and save it to every path in ``outputs`` (format from the suffix)."""
-    if figure_id not in FIGURES:
-        raise SystemExit(f"unknown figure {figure_id!r}; known: {', '.join(FIGURES)}")
-    fig = FIGURES[figure_id](tables, plot)
-    for out in outputs:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=plot.get("dpi", 200))
-    plt.close(fig)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """ltpipe figure: draw one figure from its tables (NAME=PATH.parquet)."""
-    parser = argparse.ArgumentParser(prog="ltpipe figure", description=main.__doc__)
-    parser.add_argument("--id", required=True, choices=sorted(FIGURES))
-    parser.add_argument("--plot", default="{}", help="the figure's plot settings as JSON")
-    parser.add_argument("--out", action="append", required=True, help="an output path (repeat for png and pdf)")
-    parser.add_argument("tables", nargs="+", help="NAME=PATH pairs, e.g. trials=results/zhang2021/z2/trials.parquet")
-    args = parser.parse_args(argv)
-    tables = {}
-    for item in args.tables:
-        name, _, path = item.partition("=")
-        tables[name] = read_table(path)
-    draw(args.id, tables, json.loads(args.plot), args.out)
-    log.info("wrote %s", ", ".join(args.out))

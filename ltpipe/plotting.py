@@ -1,0 +1,99 @@
+"""The figure driver and the plotting helpers the studies share (png and pdf, from Parquet tables only).
+
+Figure ``FIG`` of study ``STUDY`` is drawn by ``fig_FIG(tables, plot) ->
+Figure`` in ``ltpipe.studies.STUDY.figures`` (the registry's convention);
+``plot`` is that figure's own settings from the config (size, dpi, context,
+palette), so editing them reruns only that figure, and a study's figure code
+is an input of that study's figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ltpipe.tables import read_table
+
+__all__ = ["draw", "figure_function", "heatmap", "setup"]
+
+log = logging.getLogger(__name__)
+
+
+def setup(plot: dict[str, Any]) -> tuple[plt.Figure, plt.Axes]:
+    """A themed figure with one axes, sized by the plot settings."""
+    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
+    fig, ax = plt.subplots(figsize=(plot.get("width", 4.0), plot.get("height", 3.0)), layout="constrained")
+    return fig, ax
+
+
+def heatmap(ax: plt.Axes, rate: pd.DataFrame, xlabel: str, ylabel: str, marks: pd.Series | None) -> None:
+    """Success-rate heat map, black = all fail, white = all succeed (as in the paper)."""
+    sns.heatmap(
+        rate.sort_index(ascending=False),
+        vmin=0,
+        vmax=1,
+        cmap="gray",
+        ax=ax,
+        cbar_kws={"label": "success rate"},
+        linewidths=0.2,
+        linecolor="0.5",
+    )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if marks is not None:
+        ys = list(rate.sort_index(ascending=False).index)
+        xs = list(rate.columns)
+        pts = [(xs.index(c) + 0.5, ys.index(v) + 0.5) for c, v in marks.items() if np.isfinite(v) and v in ys]
+        if pts:
+            px, py = zip(*pts, strict=True)
+            ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1)
+
+
+def figure_function(study: str, figure_id: str) -> Callable[[dict[str, pd.DataFrame], dict[str, Any]], plt.Figure]:
+    """``fig_<figure_id>`` of ``ltpipe.studies.<study>.figures``."""
+    module = importlib.import_module(f"ltpipe.studies.{study}.figures")
+    try:
+        return getattr(module, f"fig_{figure_id}")
+    except AttributeError:
+        raise SystemExit(f"{module.__name__} has no figure function fig_{figure_id}") from None
+
+
+def draw(
+    study: str, figure_id: str, tables: dict[str, pd.DataFrame], plot: dict[str, Any], outputs: Sequence[str]
+) -> None:
+    """Draw one figure and save it to every path in ``outputs`` (format from the suffix)."""
+    fig = figure_function(study, figure_id)(tables, plot)
+    for out in outputs:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=plot.get("dpi", 200))
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe figure: draw one figure from its tables (NAME=PATH.parquet)."""
+    parser = argparse.ArgumentParser(prog="ltpipe figure", description=main.__doc__)
+    parser.add_argument("--study", required=True, help="the study whose figures module draws it, e.g. zhang2021")
+    parser.add_argument("--id", required=True, help="the figure id, e.g. z3_a")
+    parser.add_argument("--plot", default="{}", help="the figure's plot settings as JSON")
+    parser.add_argument("--out", action="append", required=True, help="an output path (repeat for png and pdf)")
+    parser.add_argument("tables", nargs="+", help="NAME=PATH pairs, e.g. trials=results/zhang2021/z2/trials.parquet")
+    args = parser.parse_args(argv)
+    tables = {}
+    for item in args.tables:
+        name, _, path = item.partition("=")
+        tables[name] = read_table(path)
+    draw(args.study, args.id, tables, json.loads(args.plot), args.out)
+    log.info("wrote %s", ", ".join(args.out))

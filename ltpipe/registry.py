@@ -1,0 +1,373 @@
+"""Every experiment of ltpipe, declared once: its study, tables, figures (with captions), claims and
+entry points.
+
+The workflow (``workflow/rules/common.smk``) derives from this registry its
+targets, table paths, the parts each gathered table is concatenated from,
+figure inputs, report captions and wildcard constraints; the ``ltpipe``
+command adds each experiment's entry points to its subcommands; the tests
+check that the registry, the configs, the schema, the figure and claim
+functions and the captions agree. Adding an experiment that reuses an engine
+means: its module under ``ltpipe/studies/<study>/``, its config sections and
+schema, one :class:`Experiment` below, a test and the README.
+
+This module imports neither torch nor matplotlib (Snakemake imports it to
+build the DAG), and no job imports it, so editing it reruns no job.
+
+Conventions an entry relies on (and the tests check):
+
+- table ``NAME`` of experiment ``EXP`` of study ``STUDY`` is
+  ``results/STUDY/EXP/NAME.parquet``;
+- figure ``FIG`` is drawn by ``fig_FIG`` in ``ltpipe.studies.STUDY.figures``
+  from its plot settings ``STUDY.EXP.plot`` (or ``STUDY.EXP.plot.PANEL`` for a
+  figure ``EXP_PANEL``);
+- experiment ``EXP``'s claims are computed by ``claims_EXP`` in
+  ``ltpipe.studies.STUDY.claims`` with the thresholds ``STUDY.EXP.claims``;
+  every claim id it writes is ``BASE`` or ``BASE[qualifier]`` with ``BASE``
+  declared in :attr:`Experiment.claims`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "EXPERIMENTS",
+    "STUDIES",
+    "Experiment",
+    "Figure",
+    "by_engine",
+    "commands",
+    "experiment",
+    "figure",
+    "figures",
+    "module_files",
+]
+
+# The papers, by study key (the top-level config sections).
+STUDIES: dict[str, str] = {
+    "zhang2021": "Zhang et al., Why Lottery Ticket Wins? A Theoretical Perspective of Sample Complexity on "
+    "Sparse Neural Networks (NeurIPS 2021)",
+    "pensia2020": "Pensia et al., Optimal Lottery Tickets via SubsetSum: Logarithmic Over-Parameterization "
+    "is Sufficient (NeurIPS 2020)",
+    "malach2020": "Malach et al., Proving the Lottery Ticket Hypothesis: Pruning is All You Need (ICML 2020)",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: ``id`` (``EXP`` or ``EXP_PANEL``), the experiment tables it reads, its report caption."""
+
+    id: str
+    tables: tuple[str, ...]
+    caption: str
+
+    @property
+    def panel(self) -> str | None:
+        """The key under ``plot`` holding this figure's settings (None: ``plot`` itself)."""
+        return self.id.partition("_")[2] or None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment.
+
+    ``engine`` names the rules that compute it (``workflow/rules``): ``agd``
+    (one trials job per r, Z2-Z5), ``imp-teacher``, ``imp-mnist``, ``pl``,
+    ``ps``. ``gathered`` are the tables concatenated from per-job parts;
+    ``claim_tables`` the tables the claims read (default: all); ``needs`` the
+    data nodes it reads (``mnist``); ``commands`` its ``ltpipe`` subcommands as
+    ``{name: "module:function"}``.
+    """
+
+    id: str
+    study: str
+    title: str
+    engine: str
+    tables: tuple[str, ...]
+    figures: tuple[Figure, ...]
+    claims: tuple[str, ...]
+    commands: dict[str, str] = field(default_factory=dict)
+    gathered: tuple[str, ...] = ()
+    claim_tables: tuple[str, ...] | None = None
+    needs: tuple[str, ...] = ()
+
+    def table(self, name: str) -> str:
+        """The path of one of its tables, relative to the workflow's directory."""
+        if name not in self.tables:
+            raise KeyError(f"{self.id} has no table {name!r} (tables: {', '.join(self.tables)})")
+        return f"results/{self.study}/{self.id}/{name}.parquet"
+
+    @property
+    def claims_reads(self) -> tuple[str, ...]:
+        return self.tables if self.claim_tables is None else self.claim_tables
+
+
+_AGD_TRIALS = "ltpipe.studies.zhang2021.trials:trials_main"
+_SUCCESS = "success = relative error ||W - W~*||_F / ||W~*||_F below 1e-4 (Sec. 5)"
+
+EXPERIMENTS: tuple[Experiment, ...] = (
+    Experiment(
+        id="z2",
+        study="zhang2021",
+        title="local convex region: success over (sqrt r, initial distance lambda)",
+        engine="agd",
+        tables=("trials",),
+        gathered=("trials",),
+        figures=(
+            Figure(
+                "z2",
+                ("trials",),
+                "Zhang et al. 2021, Fig. 2: success rate of AGD from a ball initialisation at relative distance "
+                "lambda (y) for each support size r (x: sqrt r); black = every trial fails, white = every trial "
+                f"succeeds ({_SUCCESS}). Red: the largest lambda with success rate >= 0.5 per r (the radius of the "
+                "local convex region).",
+            ),
+        ),
+        claims=("z2.boundary_visible", "z2.radius_decreases", "z2.radius_linear"),
+        commands={"zhang2021-trials": _AGD_TRIALS},
+    ),
+    Experiment(
+        id="z3",
+        study="zhang2021",
+        title="linear convergence and its rate, GD against AGD",
+        engine="agd",
+        tables=("trials", "curves", "rates"),
+        gathered=("trials", "curves"),
+        figures=(
+            Figure(
+                "z3_a",
+                ("curves",),
+                "Zhang et al. 2021, Fig. 3a: relative error ||W - W~*||_F / ||W~*||_F against the iteration, one "
+                "colour per r: thin lines are single trials, the thick line their median while every trial still "
+                "runs. A straight line on this log scale is linear convergence.",
+            ),
+            Figure(
+                "z3_b",
+                ("rates",),
+                "Zhang et al. 2021, Fig. 3b: convergence rate nu (per-iteration contraction, exp of the slope of "
+                "log error over the linear part of each curve) against sqrt r, GD (beta = 0) and AGD; mean and "
+                "standard deviation over trials.",
+            ),
+        ),
+        claims=("z3.log_linear", "z3.rate_increases", "z3.rate_linear", "z3.agd_faster"),
+        claim_tables=("rates",),
+        commands={"zhang2021-trials": _AGD_TRIALS, "zhang2021-rates": "ltpipe.studies.zhang2021.trials:rates_main"},
+    ),
+    Experiment(
+        id="z4",
+        study="zhang2021",
+        title="sample complexity: success over (r, N)",
+        engine="agd",
+        tables=("trials",),
+        gathered=("trials",),
+        figures=(
+            Figure(
+                "z4",
+                ("trials",),
+                "Zhang et al. 2021, Fig. 4: success rate over support size r (x) and number of samples N (y), "
+                f"d = 100 ({_SUCCESS}); red: the smallest N with success rate >= 0.5 per r.",
+            ),
+        ),
+        claims=("z4.transition_visible", "z4.n_needed_increases", "z4.n_needed_linear"),
+        commands={"zhang2021-trials": _AGD_TRIALS},
+    ),
+    Experiment(
+        id="z5",
+        study="zhang2021",
+        title="noisy measurements: final error against sqrt r per noise level",
+        engine="agd",
+        tables=("trials",),
+        gathered=("trials",),
+        figures=(
+            Figure(
+                "z5",
+                ("trials",),
+                "Zhang et al. 2021, Fig. 5: final relative error against sqrt r for each noise level sigma / E_y; "
+                "median and interquartile range over trials.",
+            ),
+        ),
+        claims=("z5.error_increases", "z5.error_linear", "z5.error_proportional_to_noise"),
+        commands={"zhang2021-trials": _AGD_TRIALS},
+    ),
+    Experiment(
+        id="z6",
+        study="zhang2021",
+        title="IMP with AGD on the sparse teacher",
+        engine="imp-teacher",
+        tables=("rounds",),
+        gathered=("rounds",),
+        figures=(
+            Figure(
+                "z6",
+                ("rounds",),
+                "Zhang et al. 2021, Fig. 6: iterative magnitude pruning of a dense student trained by AGD on the "
+                "sparse teacher (K = 5, d = 100, r* = 20): test error (MSE) against the percentage of first-layer "
+                "weights left (x reversed, log), one line per number of samples N; median and interquartile "
+                "range over trials. The dotted line marks r*/d.",
+            ),
+        ),
+        claims=("z6.falls", "z6.rises", "z6.larger_n_lower", "z6.smallest_n_high"),
+        commands={"zhang2021-z6": "ltpipe.studies.zhang2021.z6:z6_main"},
+    ),
+    Experiment(
+        id="z7",
+        study="zhang2021",
+        title="IMP on MNIST with the Frankle & Carbin controls",
+        engine="imp-mnist",
+        tables=("rounds", "epochs"),
+        gathered=("rounds", "epochs"),
+        figures=(
+            Figure(
+                "z7",
+                ("rounds",),
+                "Zhang et al. 2021, Fig. 7: iterative magnitude pruning on MNIST: test accuracy at the end of each "
+                "round (nothing selected on the test set) against the percentage of weights left (x reversed, "
+                "log), one line per training size N; the random-pruning and re-initialisation controls, where "
+                "run, dashed. One panel per architecture.",
+            ),
+        ),
+        claims=("z7.rises", "z7.drops", "z7.larger_n_higher", "z7.beats_random", "z7.beats_reinit"),
+        claim_tables=("rounds",),
+        commands={"zhang2021-z7": "ltpipe.studies.zhang2021.z7:z7_main"},
+        needs=("mnist",),
+    ),
+    Experiment(
+        id="ps",
+        study="pensia2020",
+        title="a trained network's weights as exact subset sums (Experiment 1)",
+        engine="ps",
+        tables=("weights", "summary"),
+        figures=(
+            Figure(
+                "ps",
+                ("weights", "summary"),
+                "Pensia et al. 2020, Experiment 1: distribution of |w - subset sum| over every weight of the "
+                "bias-free 784-500-10 target (log x), each weight approximated from its own n = C round(log2(1/eps)) "
+                "random coefficients by the exact optimal subset (least error) and by the sparsest subset within "
+                "eps; the dotted line marks eps.",
+            ),
+        ),
+        claims=("ps.within_eps", "ps.accuracy"),
+        claim_tables=("summary",),
+        commands={
+            "pensia2020-ps-target": "ltpipe.studies.pensia2020.ps:target_main",
+            "pensia2020-ps-solve": "ltpipe.studies.pensia2020.ps:solve_main",
+        },
+        needs=("mnist",),
+    ),
+    Experiment(
+        id="pl",
+        study="pensia2020",
+        title="random subset sum: n = O(log 1/eps) coefficients suffice (Lueker; Theorem 3)",
+        engine="pl",
+        tables=("trials", "needed"),
+        figures=(
+            Figure(
+                "pl_a",
+                ("trials",),
+                "Pensia et al. 2020 (Lueker's theorem, Theorem 3 / Corollary 2): the worst optimal subset-sum "
+                "error over a grid of targets in [-0.5, 0.5] against the number n of random coefficients, per "
+                "distribution (U[-1, 1], the product X Y of Lemma 4, N(0, 1)); median and interquartile range over "
+                "trials, solved exactly. A straight line on the log scale is an error exponentially small in n.",
+            ),
+            Figure(
+                "pl_b",
+                ("needed",),
+                "Pensia et al. 2020: the smallest n whose worst error is below eps with the stated probability, "
+                "against log10(1/eps). A straight line is n = O(log(1/eps)).",
+            ),
+        ),
+        claims=("pl.reached", "pl.increases", "pl.linear"),
+        claim_tables=("needed",),
+        commands={
+            "pensia2020-pl-trials": "ltpipe.studies.pensia2020.pl:pl_trials_main",
+            "pensia2020-pl-needed": "ltpipe.studies.pensia2020.pl:pl_needed_main",
+        },
+    ),
+)
+
+
+def experiment(exp_id: str) -> Experiment:
+    """The experiment ``exp_id``; a KeyError names the known ones."""
+    for exp in EXPERIMENTS:
+        if exp.id == exp_id:
+            return exp
+    raise KeyError(f"unknown experiment {exp_id!r}; known: {', '.join(e.id for e in EXPERIMENTS)}")
+
+
+def by_engine(engine: str) -> list[Experiment]:
+    """The experiments computed by the rules of ``engine``."""
+    return [e for e in EXPERIMENTS if e.engine == engine]
+
+
+def figures() -> list[tuple[Experiment, Figure]]:
+    """Every figure with its experiment, in registry order."""
+    return [(e, f) for e in EXPERIMENTS for f in e.figures]
+
+
+def figure(fig_id: str) -> tuple[Experiment, Figure]:
+    """The figure ``fig_id`` with its experiment."""
+    for e, f in figures():
+        if f.id == fig_id:
+            return e, f
+    raise KeyError(f"unknown figure {fig_id!r}; known: {', '.join(f.id for _, f in figures())}")
+
+
+def commands() -> dict[str, str]:
+    """Every experiment's ``ltpipe`` subcommands, ``{name: "module:function"}``."""
+    out: dict[str, str] = {}
+    for e in EXPERIMENTS:
+        for name, target in e.commands.items():
+            if out.setdefault(name, target) != target:
+                raise ValueError(f"subcommand {name!r} is declared twice with different targets")
+    return out
+
+
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(ltpipe(?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[\w \t,]+)|import[ \t]+(ltpipe(?:\.\w+)+))",
+    re.M,
+)
+
+
+def _module_file(package_root: Path, dotted: str) -> Path | None:
+    """The source file of module ``ltpipe.<dotted>`` (a package's ``__init__.py``), or None."""
+    base = package_root.joinpath(*dotted.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def module_files(package_root: str | Path, *modules: str) -> list[str]:
+    """The source files of ``modules`` (dotted, relative to the package: ``"studies.zhang2021.z6"``) and of
+    every ltpipe module they import, directly or not, including the ``__init__.py`` of each package on the way.
+
+    A rule lists these as inputs, so that editing a module reruns exactly the jobs that run it. Imports
+    are read from the source text: ``from ltpipe.a.b import c`` adds ``a/b.py`` and, when ``c`` is a
+    module, ``a/b/c.py``; ``import ltpipe.a.b`` adds ``a/b.py``.
+    """
+    root = Path(package_root)
+    seen: set[Path] = set()
+    todo = list(modules)
+    while todo:
+        dotted = todo.pop()
+        path = _module_file(root, dotted)
+        if path is None:
+            raise FileNotFoundError(f"no module ltpipe.{dotted} under {root}")
+        if path in seen:
+            continue
+        seen.add(path)
+        parts = dotted.split(".")
+        for i in range(len(parts)):  # the packages it lives in
+            seen.add(root.joinpath(*parts[:i], "__init__.py"))
+        for source, names, plain in _IMPORT.findall(path.read_text()):
+            module = (source or plain).split(".", 1)[1] if "." in (source or plain) else ""
+            if module:
+                todo.append(module)
+            for name in (n.strip() for n in names.strip("()").split(",")) if source else ():
+                sub = f"{module}.{name}" if module else name
+                if name and _module_file(root, sub) is not None:
+                    todo.append(sub)
+    return sorted(str(p) for p in seen if p.is_file())

@@ -1,0 +1,1 @@
+"""The experiments, one package per paper, one module per experiment plus that paper's figures and claims."""

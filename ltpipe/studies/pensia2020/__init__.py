@@ -1,0 +1,2 @@
+"""Pensia et al. 2020, *Optimal Lottery Tickets via SubsetSum* (NeurIPS 2020): PL (random subset sum),
+PS (a trained network's weights as subset sums)."""

@@ -1,0 +1,19 @@
+# One table per (experiment, name) that the registry lists as gathered: the
+# per-job parts concatenated in job order (AGD: per r; IMP: per N, arch, mode).
+rule gather:
+    input:
+        parts=lambda w: parts(GATHERED[w.table][0].id, GATHERED[w.table][1]),
+        code=ltpipe_code("tables"),
+    output:
+        "results/{table}.parquet",
+    log:
+        "logs/gather/{table}.log",
+    wildcard_constraints:
+        table="|".join(GATHERED),
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m ltpipe gather --out {output} {input.parts} > {log} 2>&1"
