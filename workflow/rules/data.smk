@@ -44,7 +44,7 @@ checkpoint mnist:
         mem_mb=2000,
         runtime=30,
     params:
-        root=MNIST_ROOT,
+        root=lambda w, output: MNIST["root"] or os.path.dirname(output[0]),
         present=mnist_data.present(MNIST_ROOT),
         flags=" ".join(
             f
