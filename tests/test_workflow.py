@@ -228,13 +228,13 @@ def test_reruns_only_what_changed(runs, tmp_path):
     assert "pensia2020_pl_trials" not in jobs and "zhang2021_z7" not in jobs and "mnist" not in jobs
     # pruning code reruns the IMP jobs only; the PS target trains without it
     jobs = edit("engines/prune")
-    assert jobs["zhang2021_z7"] == 3 and jobs["zhang2021_z6"] == 2
+    assert jobs["zhang2021_z7"] == 4 and jobs["zhang2021_z6"] == 2
     assert "pensia2020_ps_target" not in jobs and "mnist" not in jobs and "pensia2020_pl_trials" not in jobs
     jobs = edit("engines/train")
-    assert jobs["zhang2021_z7"] == 3 and jobs["pensia2020_ps_target"] == 1 and "zhang2021_z6" not in jobs
+    assert jobs["zhang2021_z7"] == 4 and jobs["pensia2020_ps_target"] == 1 and "zhang2021_z6" not in jobs
     # editing Z7's module reruns Z7 only, not the PS target that shares its data and training loop
     jobs = edit("studies/zhang2021/z7")
-    assert jobs["zhang2021_z7"] == 3 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
+    assert jobs["zhang2021_z7"] == 4 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
 
 
 def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
