@@ -53,9 +53,8 @@ def trial_specs(study: str, exp: str, cfg: dict[str, Any], r: int, base_seed: in
 
 
 def job_args(parser: argparse.ArgumentParser) -> None:
-    """The arguments naming one (experiment, r) job of a study."""
+    """The arguments naming one (experiment, r) job of a study (beside :func:`ltpipe.config.job_parser`'s)."""
     parser.add_argument("--study", default="zhang2021")
     parser.add_argument("--exp", required=True, help="experiment id, e.g. z3")
-    parser.add_argument("--config", required=True, help="the experiment's config section as JSON")
     parser.add_argument("--seed", type=int, required=True, help="the config's base seed")
     parser.add_argument("--r", type=int, required=True, help="the grid point r of this job")

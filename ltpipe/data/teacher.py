@@ -19,8 +19,6 @@ indices, a superset of the teacher's).
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ltpipe.config import job_parser, start_job
 from ltpipe.data.grid import job_args, trial_specs
 from ltpipe.seeds import numpy_generator, torch_generator
 from ltpipe.tables import write_table
@@ -194,11 +193,11 @@ def make_teachers(study: str, exp: str, cfg: dict[str, Any], r: int, base_seed: 
 
 def teachers_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe teachers: draw the sparse teachers of one (experiment, r) job."""
-    parser = argparse.ArgumentParser(prog="ltpipe teachers", description=teachers_main.__doc__)
+    parser = job_parser("ltpipe teachers", teachers_main.__doc__, "experiment")
     job_args(parser)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
+    cfg, _ = start_job(args)
     df = make_teachers(args.study, args.exp, cfg, args.r, args.seed)
     write_table(df, args.out, config={"seed": args.seed, "r": args.r, args.exp: cfg})
     log.info("wrote %d teachers (%d rows) to %s", df["seed"].nunique(), len(df), args.out)

@@ -19,8 +19,6 @@ Tables:
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltpipe.config import job_parser, start_job
 from ltpipe.engines.subsetsum import solve
 from ltpipe.seeds import derive_seed, numpy_generator
 from ltpipe.tables import read_table, write_table
@@ -111,22 +110,22 @@ def n_needed(trials: pd.DataFrame, eps: Sequence[float], probability: float) -> 
 
 def pl_trials_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-pl-trials: worst optimal subset-sum error over a target grid, per n and trial."""
-    parser = argparse.ArgumentParser(prog="ltpipe pensia2020-pl-trials", description=pl_trials_main.__doc__)
-    parser.add_argument("--config", required=True, help="the pl section as JSON")
+    parser = job_parser("ltpipe pensia2020-pl-trials", pl_trials_main.__doc__, "pl")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
+    cfg, _ = start_job(args)
     write_table(pl_trials(cfg, args.seed), args.out, config={"seed": args.seed, "pl": cfg})
 
 
 def pl_needed_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-pl-needed: the n needed for each eps, from the PL trials."""
-    parser = argparse.ArgumentParser(prog="ltpipe pensia2020-pl-needed", description=pl_needed_main.__doc__)
+    parser = job_parser(
+        "ltpipe pensia2020-pl-needed", pl_needed_main.__doc__, 'needed ({"eps": [...], "probability": p})'
+    )
     parser.add_argument("--trials", required=True)
-    parser.add_argument("--config", required=True, help='JSON {"eps": [...], "probability": p}')
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
+    cfg, _ = start_job(args)
     df = n_needed(read_table(args.trials), cfg["eps"], float(cfg.get("probability", 0.9)))
     write_table(df, args.out, config=cfg)

@@ -25,7 +25,6 @@ Tables (one row per trial unless said):
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ltpipe.config import resolve_device, resolve_dtype
+from ltpipe.config import job_parser, resolve_dtype, start_job
 from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
 from ltpipe.data.teacher import ball_init, build_problems
 from ltpipe.engines.agd import run_agd
@@ -240,19 +239,15 @@ def fit_rates(curves: pd.DataFrame, upper: float, lower: float, min_points: int 
 
 def trials_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe zhang2021-trials: run every trial of one (experiment, r) job with batched AGD."""
-    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-trials", description=trials_main.__doc__)
+    parser = job_parser("ltpipe zhang2021-trials", trials_main.__doc__, "experiment")
     job_args(parser)
     parser.add_argument("--teachers", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--curves", help="also write the error curves (needs record_every > 0)")
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="float64")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-batch-mb", type=float, default=1024.0)
     args = parser.parse_args(argv)
-    cfg = json.loads(args.config)
-    torch.set_num_threads(max(1, args.threads))
-    device = resolve_device(args.device)
+    cfg, device = start_job(args)
     dtype = resolve_dtype(args.dtype)
     teachers = read_table(args.teachers)
     out = Path(args.out)
@@ -275,12 +270,11 @@ def trials_main(argv: Sequence[str] | None = None) -> None:
 
 def rates_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe zhang2021-rates: fit the Z3 convergence rates from the error curves."""
-    parser = argparse.ArgumentParser(prog="ltpipe zhang2021-rates", description=rates_main.__doc__)
+    parser = job_parser("ltpipe zhang2021-rates", rates_main.__doc__, "fit ({upper, lower, min_points})")
     parser.add_argument("--curves", required=True)
-    parser.add_argument("--config", required=True, help="the fit section as JSON: {upper, lower, min_points}")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    fit = json.loads(args.config)
+    fit, _ = start_job(args)
     rates = fit_rates(read_table(args.curves), float(fit["upper"]), float(fit["lower"]), int(fit.get("min_points", 10)))
     write_table(rates, args.out, config={"fit": fit})
     log.info("fitted %d curves, %d without a usable window", len(rates), int(rates["rate"].isna().sum()))
