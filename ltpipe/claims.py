@@ -18,7 +18,6 @@ still written.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import math
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ltpipe.analysis import linear_fit
+from ltpipe.studies import study_function
 from ltpipe.tables import read_table, write_table
 
 __all__ = ["base_id", "claim_row", "evaluate", "fmt", "markdown", "not_run_rows", "spearman", "trend_claims"]
@@ -101,20 +101,11 @@ def base_id(claim_id: str) -> str:
     return claim_id.split("[", 1)[0]
 
 
-def claims_function(study: str, exp: str) -> Callable[[dict[str, pd.DataFrame], dict[str, Any]], list[dict]]:
-    """``claims_<exp>`` of ``ltpipe.studies.<study>.claims``."""
-    module = importlib.import_module(f"ltpipe.studies.{study}.claims")
-    try:
-        return getattr(module, f"claims_{exp}")
-    except AttributeError:
-        raise SystemExit(f"{module.__name__} has no claims function claims_{exp}") from None
-
-
 def evaluate(
     study: str, exp: str, tables: dict[str, pd.DataFrame], thresholds: dict[str, Any], declared: Iterable[str]
 ) -> pd.DataFrame:
     """The claims of one experiment; every id must be one of ``declared`` (base ids), possibly qualified."""
-    rows = claims_function(study, exp)(tables, thresholds)
+    rows = study_function(study, "claims", f"claims_{exp}")(tables, thresholds)
     unknown = sorted({base_id(r["id"]) for r in rows} - set(declared))
     if unknown:
         raise ValueError(f"{exp}: claims {', '.join(unknown)} are not declared in ltpipe/registry.py")

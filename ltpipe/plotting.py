@@ -10,10 +10,9 @@ is an input of that study's figures only.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ltpipe.studies import study_function
 from ltpipe.tables import read_table
 
-__all__ = ["draw", "figure_function", "heatmap", "setup"]
+__all__ = ["draw", "heatmap", "setup"]
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,11 @@ def heatmap(ax: plt.Axes, rate: pd.DataFrame, xlabel: str, ylabel: str, marks: p
             ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1)
 
 
-def figure_function(study: str, figure_id: str) -> Callable[[dict[str, pd.DataFrame], dict[str, Any]], plt.Figure]:
-    """``fig_<figure_id>`` of ``ltpipe.studies.<study>.figures``."""
-    module = importlib.import_module(f"ltpipe.studies.{study}.figures")
-    try:
-        return getattr(module, f"fig_{figure_id}")
-    except AttributeError:
-        raise SystemExit(f"{module.__name__} has no figure function fig_{figure_id}") from None
-
-
 def draw(
     study: str, figure_id: str, tables: dict[str, pd.DataFrame], plot: dict[str, Any], outputs: Sequence[str]
 ) -> None:
     """Draw one figure and save it to every path in ``outputs`` (format from the suffix)."""
-    fig = figure_function(study, figure_id)(tables, plot)
+    fig = study_function(study, "figures", f"fig_{figure_id}")(tables, plot)
     for out in outputs:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=plot.get("dpi", 200))

@@ -12,6 +12,8 @@ import yaml
 
 from ltpipe import registry
 from ltpipe.cli import COMMANDS
+from ltpipe.studies import study_function
+from ltpipe.studies.zhang2021.figures import fig_z3_a
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {
@@ -161,3 +163,9 @@ def test_real_code_inputs():
     z6 = rel("studies.zhang2021.z6")
     assert {"engines/agd.py", "engines/prune.py", "data/teacher.py", "data/grid.py"} <= z6
     assert "registry.py" not in rel("plotting", "claims", "studies.zhang2021.figures", "studies.zhang2021.claims")
+
+
+def test_drivers_find_study_code_by_convention():
+    assert study_function("zhang2021", "figures", "fig_z3_a") is fig_z3_a
+    with pytest.raises(SystemExit, match=r"ltpipe\.studies\.pensia2020\.claims has no function claims_z2"):
+        study_function("pensia2020", "claims", "claims_z2")
