@@ -138,6 +138,17 @@ def mnist_manifest():
         return json.load(fh)
 
 
+if os.path.exists(MANIFEST):
+    with open(MANIFEST) as fh:
+        if not json.load(fh)["available"]:
+            needing = ", ".join(e.id for e in EXPERIMENTS if "mnist" in e.needs)
+            print(
+                f"MNIST is unavailable ({MANIFEST} says why): {needing} are left out and their"
+                " claims marked not run; put the files in place (or --forcerun mnist once online).",
+                file=sys.stderr,
+            )
+
+
 def mnist_files(wildcards):
     """The four MNIST files a training job reads (its inputs), or a clear error when MNIST is unavailable."""
     manifest = mnist_manifest()
