@@ -40,7 +40,6 @@ __all__ = [
     "by_engine",
     "commands",
     "experiment",
-    "figure",
     "figures",
     "module_files",
 ]
@@ -305,14 +304,6 @@ def by_engine(engine: str) -> list[Experiment]:
 def figures() -> list[tuple[Experiment, Figure]]:
     """Every figure with its experiment, in registry order."""
     return [(e, f) for e in EXPERIMENTS for f in e.figures]
-
-
-def figure(fig_id: str) -> tuple[Experiment, Figure]:
-    """The figure ``fig_id`` with its experiment."""
-    for e, f in figures():
-        if f.id == fig_id:
-            return e, f
-    raise KeyError(f"unknown figure {fig_id!r}; known: {', '.join(f.id for _, f in figures())}")
 
 
 def commands() -> dict[str, str]:

@@ -97,7 +97,6 @@ def test_report_captions_come_from_the_registry():
 
 def test_lookups_name_what_is_known():
     assert registry.experiment("z3").figures[1].panel == "b"
-    assert registry.figure("pl_b")[0].id == "pl"
     with pytest.raises(KeyError, match="known: z2"):
         registry.experiment("nope")
     assert registry.commands()["zhang2021-trials"].endswith(":trials_main")
