@@ -8,7 +8,7 @@ import torch
 from conftest import make_problems, reference_agd
 
 from ltpipe.data.teacher import ball_init
-from ltpipe.engines.agd import gradient, loss, run_agd
+from ltpipe.engines.agd import curvature, gradient, loss, run_agd
 
 
 def test_gradient_equals_autograd(small):
@@ -145,3 +145,56 @@ def test_layouts_agree_with_uneven_supports_and_off_support_target():
     # trial 0 cannot reach its target: the missing weight bounds its error from below
     missing = (p.target[0] * (1 - mask[0])).norm() / p.target[0].norm()
     assert dense.rel_error[0] >= missing * (1 - 1e-12) and missing > 0
+
+
+def _hessian_extremes(X, y, mask, W):
+    """Extreme eigenvalues of the autograd Hessian of eq. 2 in the free weights (one trial)."""
+    d, k = W.shape
+    idx = mask.flatten().nonzero().squeeze(1)
+
+    def f(v):
+        full = torch.zeros(d * k, dtype=W.dtype).index_put((idx,), v).reshape(d, k)
+        return loss(X[None], y[None], full[None])[0]
+
+    ev = torch.linalg.eigvalsh(torch.autograd.functional.hessian(f, W.flatten()[idx]))
+    return float(ev[0]), float(ev[-1])
+
+
+def test_curvature_is_the_hessian_at_the_noiseless_teacher():
+    """h_min, h_max equal the autograd Hessian's extreme eigenvalues, also with uneven supports."""
+    _, p = make_problems(d=14, k=3, r=5, n=250, trials=3)
+    mask = p.mask.clone()
+    mask[1, torch.nonzero(mask[1, :, 2])[:2, 0], 2] = 0  # trial 1, neuron 2: 3 free weights instead of 5
+    target = p.target * mask
+    y = torch.relu(p.X @ target).mean(-1)
+    lo, hi = curvature(p.X, mask, target, chunk=2)
+    for b in range(3):
+        ref_lo, ref_hi = _hessian_extremes(p.X[b], y[b], mask[b], target[b])
+        assert lo[b].item() == pytest.approx(ref_lo, rel=1e-9)
+        assert hi[b].item() == pytest.approx(ref_hi, rel=1e-9)
+    assert (lo > 0).all() and (hi > lo).all()
+
+
+def test_step_ratio_is_the_last_contraction_and_gd_contracts_at_one_minus_eta_h_min():
+    """q at the stop = ||W(m) - W(m-1)|| / ||W(m-1) - W(m-2)|| (from three separate runs), and for GD
+    near the noiseless teacher the slowest mode contracts by 1 - eta h_min per iteration."""
+    seeds, p = make_problems(d=20, k=3, r=5, n=400, trials=2)
+    W0 = ball_init(seeds, p.target, p.mask, 0.05)
+    m, eta = 3000, 0.5
+    runs = [run_agd(p.X, p.y, p.mask, W0, p.target, eta=eta, beta=0.0, max_iter=i, tol=0.0) for i in (m - 2, m - 1, m)]
+    step = [torch.linalg.vector_norm(runs[i + 1].W - runs[i].W, dim=(1, 2)) for i in (0, 1)]
+    torch.testing.assert_close(runs[2].step_ratio, step[1] / step[0], rtol=1e-9, atol=0)
+    h_min, _ = curvature(p.X, p.mask, p.target)
+    # the slowest mode dominates by then (a 1/K slip in h would be off by 1e-2, not 1e-4)
+    np.testing.assert_allclose(runs[2].step_ratio.numpy(), 1 - eta * h_min.numpy(), rtol=1e-4)
+
+
+def test_stop_cause_is_converged_capped_or_diverged():
+    seeds, p = make_problems(trials=3)
+    W0 = ball_init(seeds, p.target, p.mask, 0.3)
+    eta = torch.tensor([0.5, 1e6, 1e-3], dtype=torch.float64)  # the last one is still moving at the cap
+    res = run_agd(p.X, p.y, p.mask, W0, p.target, eta=eta, beta=0.2, max_iter=3000, tol=1e-6)
+    assert res.stop() == ["converged", "diverged", "capped"]
+    assert res.converged.tolist() == [True, False, False]
+    assert res.rel_change[0] < 1e-6 <= res.rel_change[2]
+    assert res.iterations[0] < 3000 and res.iterations[2] == 3000

@@ -3,9 +3,9 @@
 Many independent trials advance as one tensor program: the weights of B
 trials are a (B, d, K) tensor and every iteration is two batched matrix
 products. A trial stops on its own, when ||W(t+1) - W(t)||_F / ||W(t)||_F
-falls below ``tol``, when its iterate becomes non-finite (``diverged``), or at
-``max_iter``; stopped trials leave the batch, so the work per iteration
-shrinks as trials finish. Each trial's arithmetic does not depend on which
+falls below ``tol`` (``converged``), when its iterate becomes non-finite
+(``diverged``), or at ``max_iter`` (``capped``); stopped trials leave the
+batch, so the work per iteration shrinks as trials finish. Each trial's arithmetic does not depend on which
 other trials share its batch, so results are the same whatever the batching.
 """
 
@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["AGDResult", "gradient", "loss", "run_agd"]
+__all__ = ["STOPS", "AGDResult", "curvature", "gradient", "loss", "run_agd"]
 
 log = logging.getLogger(__name__)
 
 # The gathered layout is used when K r <= GATHER_BELOW * d (measured on a 2-core
 # CPU with bench/agd.py: faster below about 0.6, slower above).
 GATHER_BELOW = 0.6
+# why a trial stopped, in the order of precedence
+STOPS = ("diverged", "converged", "capped")
 
 
 def loss(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -43,12 +45,56 @@ def gradient(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, mask: torch.Tens
     return torch.bmm(X.transpose(1, 2), inner) * mask
 
 
+def curvature(
+    X: torch.Tensor, mask: torch.Tensor, target: torch.Tensor, chunk: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smallest and largest eigenvalue of J^T J / N at the target, per trial: the conditioning of eq. 2 there.
+
+    J (N x sum_j |Omega_j|) is the Jacobian of g(x_n; W) = (1/K) sum_j
+    relu(w_j . x_n) in the student's free weights, taken at W = ``target``:
+    row n, column (j, i) = (1/K) 1[w*_j . x_n > 0] x_{n,i} for i in Omega_j.
+    Without noise the residual vanishes at the teacher, so J^T J / N is the
+    Hessian of eq. 2 there (relu'' = 0 off the kinks). GD and AGD contract
+    at most like 1 - eta h_min per iteration near the teacher and are stable
+    for eta h_max < 2 (GD) or < 2 (1 + beta) (heavy ball). Shapes as in
+    :func:`gradient`; returns two (B,) tensors on the CPU. Runs ``chunk``
+    trials at a time; each trial's eigenvalues come from its own matrix.
+    """
+    b, n, _ = X.shape
+    k = mask.shape[-1]
+    r = int(mask.sum(dim=1).max())
+    lo, hi = [], []
+    for s in range(0, b, chunk):
+        Xs, Ms, Ts = X[s : s + chunk], mask[s : s + chunk], target[s : s + chunk]
+        m = Xs.shape[0]
+        order = torch.argsort(Ms, dim=1, descending=True, stable=True)[:, :r, :].transpose(1, 2)  # (m, K, r)
+        valid = Ms.gather(1, order.transpose(1, 2)).transpose(1, 2).reshape(m, 1, k * r)
+        cols = Xs.gather(2, order.reshape(m, 1, k * r).expand(m, n, k * r))  # (m, N, K r), neuron-major
+        active = (torch.bmm(Xs, Ts) > 0).to(Xs.dtype).repeat_interleave(r, dim=2)
+        J = cols * active * valid / k
+        H = torch.bmm(J.transpose(1, 2), J) / n
+        # padding (neurons with fewer than r free weights) gets its own eigenvalue, above every real one
+        pad = valid.reshape(m, k * r) == 0
+        top = H.diagonal(dim1=1, dim2=2).sum(-1, keepdim=True) * 2 + 1
+        H = H + torch.diag_embed(torch.where(pad, top, torch.zeros_like(top)))
+        ev = torch.linalg.eigvalsh(H)
+        count = (~pad).sum(-1, keepdim=True)
+        lo.append(ev[:, 0])
+        hi.append(ev.gather(1, count - 1).squeeze(1))
+    return torch.cat(lo).cpu(), torch.cat(hi).cpu()
+
+
 @dataclass
 class AGDResult:
     """Per-trial outcome of :func:`run_agd` (all tensors have leading size B, on the CPU).
 
     ``history`` is (rows, B): the relative error to the target after iteration
     ``i * record_every`` in row i (row 0 is W(0)); NaN after the trial stopped.
+    ``converged``: stopped by the step tolerance (not diverged, not at the
+    cap). ``step_ratio``: the last step's norm over the one before it, the
+    contraction q of the iteration at the stop (NaN after one iteration);
+    the distance still to go to the limit is about rel_change q / (1 - q)
+    of ||W|| (a geometric tail), which is how far ``tol`` stops from it.
     """
 
     W: torch.Tensor
@@ -57,7 +103,16 @@ class AGDResult:
     rel_change: torch.Tensor
     success: torch.Tensor
     diverged: torch.Tensor
+    converged: torch.Tensor
+    step_ratio: torch.Tensor
     history: torch.Tensor | None
+
+    def stop(self) -> list[str]:
+        """Per trial, why it stopped: one of :data:`STOPS`."""
+        return [
+            "diverged" if d else "converged" if c else "capped"
+            for d, c in zip(self.diverged.tolist(), self.converged.tolist(), strict=True)
+        ]
 
 
 class _Layout:
@@ -198,6 +253,8 @@ def run_agd(
         rel_change=torch.cat([p.rel_change for p in parts]),
         success=torch.cat([p.success for p in parts]),
         diverged=torch.cat([p.diverged for p in parts]),
+        converged=torch.cat([p.converged for p in parts]),
+        step_ratio=torch.cat([p.step_ratio for p in parts]),
         history=None if record_every <= 0 else torch.cat([p.history for p in parts], dim=1),
     )
 
@@ -245,6 +302,9 @@ def _run_group(
     out_err = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
     out_change = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
     out_div = torch.zeros(b_total, dtype=torch.bool, device=device)
+    out_conv = torch.zeros(b_total, dtype=torch.bool, device=device)
+    out_ratio = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
+    prev_change = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
     history = None
     if record_every > 0:
         history = torch.full((max_iter // record_every + 1, b_total), float("nan"), dtype=X.dtype, device=device)
@@ -263,7 +323,8 @@ def _run_group(
         if history is not None and t % record_every == 0:
             history[t // record_every, idx] = err
         diverged = ~(torch.isfinite(change) & torch.isfinite(err))
-        done = diverged | (change < tol)
+        converged = ~diverged & (change < tol)
+        done = diverged | converged
         if t == max_iter:
             done = torch.ones_like(done)
         if log_every and t % log_every == 0:
@@ -281,6 +342,8 @@ def _run_group(
             out_err[where] = err[done]
             out_change[where] = change[done]
             out_div[where] = diverged[done]
+            out_conv[where] = converged[done]
+            out_ratio[where] = (change / prev_change)[done]
             keep = ~done
             if not bool(keep.any()):
                 break
@@ -289,6 +352,8 @@ def _run_group(
             ya, Ma, Ta, Na, off = ya[keep], Ma[keep], Ta[keep], Na[keep], off[keep]
             eta_a, beta_a = eta_a[keep], beta_a[keep]
             W, W_prev = W[keep], W_prev[keep]
+            change = change[keep]
+        prev_change = change
 
     out_W = lay.expand(out_W, full_index)
     success = ~out_div & (out_err < success_tol)
@@ -300,5 +365,7 @@ def _run_group(
         rel_change=out_change.to(cpu),
         success=success.to(cpu),
         diverged=out_div.to(cpu),
+        converged=out_conv.to(cpu),
+        step_ratio=out_ratio.to(cpu),
         history=None if history is None else history.to(cpu),
     )
