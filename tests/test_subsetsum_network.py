@@ -191,6 +191,7 @@ def ps_config(**overrides):
         "eps": 0.05,
         "c": 1,
         "coefficients": "per_row",
+        "coefficient_range": ["target", "symmetric"],
         "sparsest": True,
     }
     return cfg | overrides
@@ -230,49 +231,61 @@ def test_cli_summary_agrees_with_the_weights_table(ps_run):
     n = n_coefficients(cfg["eps"], cfg["c"])
     assert n == 4
     n_weights = 784 * 500 + 500 * 10
-    assert len(weights) == n_weights
-    assert summary["solution"].tolist() == ["optimal", "sparsest"]
+    assert len(weights) == 2 * n_weights
+    assert weights["coefficient_range"].tolist() == ["target"] * n_weights + ["symmetric"] * n_weights
+    assert summary["coefficient_range"].tolist() == ["target", "target", "symmetric", "symmetric"]
+    assert summary["solution"].tolist() == ["optimal", "sparsest"] * 2
+    low, high = float(weights["target"].min()), float(weights["target"].max())
     for row in summary.itertuples():
         suffix = "" if row.solution == "optimal" else "_sparsest"
+        part = weights[weights["coefficient_range"] == row.coefficient_range]
+        assert (row.low, row.high) == (
+            (low, high) if row.coefficient_range == "target" else (-max(-low, high), max(-low, high))
+        )
         assert row.n_weights == n_weights
         assert row.n_coefficients == n
         assert row.total_coefficients == n_weights * n
-        assert row.kept_total == int(weights[f"kept{suffix}"].sum())
-        assert row.max_error == float(weights[f"error{suffix}"].max())
-        assert row.within_eps == int((weights[f"error{suffix}"] <= cfg["eps"]).sum())
+        assert row.kept_total == int(part[f"kept{suffix}"].sum())
+        assert row.max_error == float(part[f"error{suffix}"].max())
+        assert row.within_eps == int((part[f"error{suffix}"] <= cfg["eps"]).sum())
         assert row.eps == cfg["eps"] and row.coefficients == "per_row" and row.n_train == 200
         assert row.target_acc == saved["test_acc"]
         assert 0.0 <= row.approx_acc <= 1.0
-    assert summary["kept_total"].iloc[1] <= summary["kept_total"].iloc[0]
-    assert summary["within_eps"].iloc[1] == summary["within_eps"].iloc[0]
+    for name, g in summary.groupby("coefficient_range"):
+        assert g["kept_total"].iloc[1] <= g["kept_total"].iloc[0], name
+        assert g["within_eps"].iloc[1] == g["within_eps"].iloc[0], name
 
 
 def test_cli_weights_table_is_the_target(ps_run):
-    _, saved, weights, _, _ = ps_run
+    _, saved, weights, summary, _ = ps_run
     state = saved["state"]
     expected = np.concatenate([state[k].double().numpy().reshape(-1) for k in ("1.weight", "3.weight")])
-    np.testing.assert_array_equal(weights["target"], expected)
-    np.testing.assert_array_equal(weights["error"], np.abs(weights["target"] - weights["approx"]))
-    # per_row: every weight of an output row is a subset sum of the same n = 4 coefficients
-    distinct = weights.groupby(["layer", "row"])["approx"].nunique()
-    assert distinct.max() <= 2**4
-    low, high = float(weights["target"].min()), float(weights["target"].max())
-    assert weights["approx"].min() >= 4 * min(low, 0) - 1e-12 and weights["approx"].max() <= 4 * max(high, 0) + 1e-12
+    for name, part in weights.groupby("coefficient_range"):
+        np.testing.assert_array_equal(part["target"], expected)
+        np.testing.assert_array_equal(part["error"], np.abs(part["target"] - part["approx"]))
+        # per_row: every weight of an output row is a subset sum of the same n = 4 coefficients
+        distinct = part.groupby(["layer", "row"])["approx"].nunique()
+        assert distinct.max() <= 2**4
+        s = summary[summary["coefficient_range"] == name].iloc[0]
+        assert part["approx"].min() >= 4 * min(s.low, 0) - 1e-12 and part["approx"].max() <= 4 * max(s.high, 0) + 1e-12
 
 
 def test_cli_approx_accuracy_is_the_approximated_network(ps_run):
     _, saved, weights, summary, tmp = ps_run
     data = prepare_data(str(tmp / "mnist"), None, 0.0, 0, "cpu")
     model = build(ARCH)
-    start = 0
-    state = {}
-    for k, v in saved["state"].items():
-        values = weights["approx"].to_numpy()[start : start + v.numel()].reshape(tuple(v.shape))
-        state[k] = torch.tensor(values, dtype=v.dtype)
-        start += v.numel()
-    model.load_state_dict(state)
-    _, acc = evaluate(model, data["x_test"], data["y_test"])
-    assert summary["approx_acc"].iloc[0] == acc
+    for row in summary.itertuples():
+        part = weights[weights["coefficient_range"] == row.coefficient_range]
+        column = "approx" if row.solution == "optimal" else "approx_sparsest"
+        start = 0
+        state = {}
+        for k, v in saved["state"].items():
+            values = part[column].to_numpy()[start : start + v.numel()].reshape(tuple(v.shape))
+            state[k] = torch.tensor(values, dtype=v.dtype)
+            start += v.numel()
+        model.load_state_dict(state)
+        _, acc = evaluate(model, data["x_test"], data["y_test"])
+        assert row.approx_acc == acc
 
 
 def test_cli_refuses_a_training_size_larger_than_the_data(tiny, monkeypatch):

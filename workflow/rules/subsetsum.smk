@@ -1,4 +1,5 @@
-# Random subset sum (Pensia et al. 2020, PL): exact worst-case errors and the n needed.
+# Random subset sum (Pensia et al. 2020, PL): the exact supremum of the optimal error over the
+# target interval per trial (Theorem 3's quantity), and the n needed.
 
 
 rule pensia2020_pl_trials:
@@ -21,7 +22,7 @@ rule pensia2020_pl_trials:
         seed=config["seed"],
     shell:
         "python -m ltpipe pensia2020-pl-trials --config {params.cfg:q} --seed {params.seed}"
-        " --out {output} > {log} 2>&1"
+        " --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule pensia2020_pl_needed:
@@ -44,7 +45,8 @@ rule pensia2020_pl_needed:
         " --out {output} > {log} 2>&1"
 
 
-# PS (Experiment 1): train the bias-free 784-500-10 target, then solve every weight.
+# PS (Experiment 1): train the bias-free 784-500-10 target, then solve every weight, once per
+# coefficient range (one job: the ranges share the target).
 rule pensia2020_ps_target:
     input:
         mnist=mnist_files,

@@ -3,27 +3,35 @@
 The target is the bias-free fully connected 784-500-10 ReLU network, trained
 with SGD (momentum 0.9, weight decay 5e-4, cosine schedule, batch 64, lr 0.1,
 10 epochs). Every weight w is replaced by the subset sum closest to w of
-n = c * round(log2(1/eps)) coefficients drawn i.i.d. from U[l, u], (l, u) the
-smallest and largest weight of the whole target (Sec. 5; c = 3, eps = 0.01
-gives n = 21). By default each weight gets its own coefficients, as the
-paper's text says; ``coefficients: per_row`` draws one set per output row of
-a layer and reuses it across the row, as the paper's code did. Every
-instance is solved exactly (:func:`ltpipe.subsetsum.solve`), where the paper
-ran a MIP solver to a 1% gap. With ``sparsest`` the fewest coefficients
-within eps are also found (:func:`ltpipe.subsetsum.solve_sparsest`), a
-sparser ticket than the paper's at the same eps.
+n = c * round(log2(1/eps)) coefficients drawn i.i.d. from a uniform range
+(Experiment 1; c = 3, eps = 0.01 gives n = 21). ``coefficient_range`` picks
+the range: ``target`` is U[l, u], (l, u) the smallest and largest weight of
+the whole target, as in the paper; ``symmetric`` is U[-m, m], m the largest
+|w|: Theorem 3's (Lueker's) U[-1, 1] scaled by m, centred like the theorem's
+(which covers targets in [-m/2, m/2]; the largest |w| lie beyond). A list
+runs each range on the same target, the coefficients of every range drawn
+from the same uniform variates (an affine map of them), so that the ranges
+are compared weight by weight. By default each weight gets its own
+coefficients, as the paper's text says; ``coefficients: per_row`` draws one
+set per output row of a layer and reuses it across the row, as the paper's
+released code does. Every instance is solved exactly
+(:func:`ltpipe.subsetsum.solve`), as the paper reports of its MIP solver
+("the solver finds the optimal solution"). With ``sparsest`` the fewest
+coefficients within eps are also found (:func:`ltpipe.subsetsum.solve_sparsest`),
+a sparser ticket than the paper's at the same eps.
 
 Tables:
 
-- ``weights`` (one row per target weight): layer (0 = 784->500, 1 = 500->10),
-  row, col, target, approx, error (|target - approx|), kept (coefficients in
-  the subset); with ``sparsest`` also approx_sparsest, error_sparsest,
-  kept_sparsest.
-- ``summary`` (one row per solution, ``solution`` optimal | sparsest):
-  target_acc, approx_acc (test accuracy, fractions), max_error,
-  within_eps (weights with error <= eps), n_weights, n_coefficients (n per
-  weight), kept_total, total_coefficients (n_weights * n), solve_seconds,
-  eps, coefficients, n_train.
+- ``weights`` (one row per coefficient range and target weight):
+  coefficient_range, layer (0 = 784->500, 1 = 500->10), row, col, target,
+  approx, error (|target - approx|), kept (coefficients in the subset); with
+  ``sparsest`` also approx_sparsest, error_sparsest, kept_sparsest.
+- ``summary`` (one row per coefficient range and solution, ``solution``
+  optimal | sparsest): coefficient_range, low, high (the coefficients'
+  uniform range), target_acc, approx_acc (test accuracy, fractions),
+  max_error, within_eps (weights with error <= eps), n_weights,
+  n_coefficients (n per weight), kept_total, total_coefficients
+  (n_weights * n), solve_seconds, eps, coefficients, n_train.
 """
 
 from __future__ import annotations
@@ -47,10 +55,19 @@ from ltpipe.engines.train import evaluate, seeded_init, train_epochs
 from ltpipe.seeds import derive_seed, numpy_generator, torch_generator
 from ltpipe.tables import atomic_path, write_table
 
-__all__ = ["approximate", "draw_coefficients", "n_coefficients", "train_target"]
+__all__ = [
+    "RANGES",
+    "approximate",
+    "coefficient_bounds",
+    "coefficient_ranges",
+    "draw_coefficients",
+    "n_coefficients",
+    "train_target",
+]
 
 log = logging.getLogger(__name__)
 ARCH = "fc-784-500-10-nobias"
+RANGES = ("target", "symmetric")
 
 
 def n_coefficients(eps: float, c: int) -> int:
@@ -73,10 +90,26 @@ def train_target(cfg: dict[str, Any], root: str, seed: int, device: str = "cpu")
     return state, acc, len(data["y_train"])
 
 
+def coefficient_bounds(weights: Sequence[np.ndarray], coefficient_range: str) -> tuple[float, float]:
+    """The coefficients' uniform range (low, high): ``target`` = (min w, max w) over the whole network
+    (Experiment 1), ``symmetric`` = (-m, m) with m = max |w|."""
+    low = min(float(w.min()) for w in weights)
+    high = max(float(w.max()) for w in weights)
+    if coefficient_range == "target":
+        return low, high
+    if coefficient_range == "symmetric":
+        m = max(-low, high)
+        return -m, m
+    raise ValueError(f"coefficient_range must be one of {', '.join(RANGES)}, not {coefficient_range!r}")
+
+
 def draw_coefficients(
     shapes: Sequence[tuple[int, int]], n: int, low: float, high: float, mode: str, seed: int
 ) -> list[np.ndarray]:
-    """Coefficients U[low, high] per layer as (rows, cols, n): per weight, or one (n,) per row (``per_row``)."""
+    """Coefficients U[low, high] per layer as (rows, cols, n): per weight, or one (n,) per row (``per_row``).
+
+    The same seed gives the same uniform variates for any (low, high), mapped affinely onto the range.
+    """
     gen = numpy_generator(seed, "coefficients")
     out = []
     for rows, cols in shapes:
@@ -133,6 +166,12 @@ def approximate(
     return pd.concat(frames, ignore_index=True), seconds
 
 
+def coefficient_ranges(cfg: dict[str, Any]) -> list[str]:
+    """The configured ``coefficient_range``: one name, or a list of them (a method axis on one target)."""
+    value = cfg["coefficient_range"]
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _layers(state: dict[str, torch.Tensor]) -> list[str]:
     return [k for k in state if k.endswith("weight")]
 
@@ -154,7 +193,8 @@ def target_main(argv: Sequence[str] | None = None) -> None:
 
 
 def solve_main(argv: Sequence[str] | None = None) -> None:
-    """ltpipe pensia2020-ps-solve: replace every target weight by its best subset sum; evaluate."""
+    """ltpipe pensia2020-ps-solve: replace every target weight by its best subset sum, per coefficient range;
+    evaluate."""
     parser = job_parser("ltpipe pensia2020-ps-solve", solve_main.__doc__, "ps solve")
     parser.add_argument("--target", required=True)
     parser.add_argument("--mnist", nargs="+", required=True, help="the four MNIST IDX files (or the data root)")
@@ -166,50 +206,54 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
     state = saved["state"]
     names = _layers(state)
     weights = [state[k].double().numpy() for k in names]
-    low = min(float(w.min()) for w in weights)
-    high = max(float(w.max()) for w in weights)
     eps = float(cfg["eps"])
     n = n_coefficients(eps, int(cfg["c"]))
-    log.info("coefficients U[%.4f, %.4f], n = %d per weight (%s)", low, high, n, cfg["coefficients"])
-    coefficients = draw_coefficients([w.shape for w in weights], n, low, high, cfg["coefficients"], saved["seed"])
-    table, seconds = approximate(weights, coefficients, eps, bool(cfg["sparsest"]), device)
-
     data = prepare_data(data_root(args.mnist), None, 0.0, 0, device)
     model = build(ARCH).to(device)
 
-    def accuracy(column: str) -> float:
+    def accuracy(values: np.ndarray) -> float:
         approx = dict(state)
         start = 0
         for k, w in zip(names, weights, strict=True):
-            values = table[column].to_numpy()[start : start + w.size].reshape(w.shape)
-            approx[k] = torch.tensor(values, dtype=state[k].dtype)
+            approx[k] = torch.tensor(values[start : start + w.size].reshape(w.shape), dtype=state[k].dtype)
             start += w.size
         model.load_state_dict(approx)
         return evaluate(model.to(device), data["x_test"], data["y_test"])[1]
 
-    total = len(table) * n
-    rows = []
-    for solution, suffix in [("optimal", ""), ("sparsest", "_sparsest")]:
-        if f"approx{suffix}" not in table:
-            continue
-        rows.append(
-            {
-                "solution": solution,
-                "target_acc": float(saved["test_acc"]),
-                "approx_acc": accuracy(f"approx{suffix}"),
-                "max_error": float(table[f"error{suffix}"].max()),
-                "within_eps": int((table[f"error{suffix}"] <= eps).sum()),
-                "n_weights": len(table),
-                "n_coefficients": n,
-                "kept_total": int(table[f"kept{suffix}"].sum()),
-                "total_coefficients": total,
-                "solve_seconds": seconds[solution],
-                "eps": eps,
-                "coefficients": cfg["coefficients"],
-                "n_train": int(saved["n_train"]),
-            }
-        )
-        log.info("%s", rows[-1])
+    tables, rows = [], []
+    for name in coefficient_ranges(cfg):
+        low, high = coefficient_bounds(weights, name)
+        log.info("%s range: coefficients U[%.4f, %.4f], n = %d per weight (%s)", name, low, high, n,
+                 cfg["coefficients"])  # fmt: skip
+        coefficients = draw_coefficients([w.shape for w in weights], n, low, high, cfg["coefficients"], saved["seed"])
+        table, seconds = approximate(weights, coefficients, eps, bool(cfg["sparsest"]), device)
+        del coefficients
+        for solution, suffix in [("optimal", ""), ("sparsest", "_sparsest")]:
+            if f"approx{suffix}" not in table:
+                continue
+            rows.append(
+                {
+                    "coefficient_range": name,
+                    "solution": solution,
+                    "low": low,
+                    "high": high,
+                    "target_acc": float(saved["test_acc"]),
+                    "approx_acc": accuracy(table[f"approx{suffix}"].to_numpy()),
+                    "max_error": float(table[f"error{suffix}"].max()),
+                    "within_eps": int((table[f"error{suffix}"] <= eps).sum()),
+                    "n_weights": len(table),
+                    "n_coefficients": n,
+                    "kept_total": int(table[f"kept{suffix}"].sum()),
+                    "total_coefficients": len(table) * n,
+                    "solve_seconds": seconds[solution],
+                    "eps": eps,
+                    "coefficients": cfg["coefficients"],
+                    "n_train": int(saved["n_train"]),
+                }
+            )
+            log.info("%s", rows[-1])
+        table.insert(0, "coefficient_range", name)
+        tables.append(table)
     meta = {"ps": cfg, "target": saved["config"], "seed": saved["seed"]}
-    write_table(table, args.weights_out, config=meta, device=device)
+    write_table(pd.concat(tables, ignore_index=True), args.weights_out, config=meta, device=device)
     write_table(pd.DataFrame(rows), args.summary_out, config=meta, device=device)
