@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -21,6 +22,7 @@ from ltpipe.studies.zhang2021 import z6 as teacher_imp
 from ltpipe.studies.zhang2021 import z7 as mnist_imp
 from ltpipe.studies.zhang2021.z6 import run_z6
 from ltpipe.studies.zhang2021.z7 import run_imp
+from ltpipe.tables import read_table
 
 ARCH = "lenet-300-100"
 LENET_WEIGHTS = ("1.weight", "3.weight", "5.weight")
@@ -63,14 +65,20 @@ def write_idx(path, array) -> None:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """120 training, 30 validation and 40 test random digits through prepare_data."""
+def mnist_root(tmp_path_factory):
+    """200 training and 40 test random digits as MNIST IDX files."""
     root = tmp_path_factory.mktemp("mnist")
     rng = np.random.default_rng(0)
     for split, n in (("train", 200), ("test", 40)):
         write_idx(mnist.raw_dir(root) / mnist.FILES[f"{split}_images"], rng.integers(0, 256, (n, 28, 28)))
         write_idx(mnist.raw_dir(root) / mnist.FILES[f"{split}_labels"], rng.integers(0, 10, n))
-    out = prepare_data(root, 150, 0.2, seed=5)
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(mnist_root):
+    """120 training, 30 validation and 40 test random digits through prepare_data."""
+    out = prepare_data(mnist_root, 150, 0.2, seed=5)
     assert [len(out[k]) for k in ("y_train", "y_val", "y_test")] == [120, 30, 40]
     assert out["x_train"].shape == (120, 1, 28, 28) and out["x_train"].dtype == torch.float32
     return out
@@ -368,10 +376,14 @@ def test_rewind_iteration_beyond_round_zero_is_refused(data):
 # --- controls ------------------------------------------------------------------------------------------------
 
 
-def run_recorded(monkeypatch, data, mode: str, seed: int = 13):
+def run_recorded(monkeypatch, data, mode: str, seed: int = 13, masks=None):
     rec = EntryRecorder(monkeypatch)
-    table = run_imp(CFG, data, arch=ARCH, mode=mode, seed=seed)[1]
-    return rec.entries, table
+    _, table, round_masks = run_imp(CFG, data, arch=ARCH, mode=mode, seed=seed, masks=masks)
+    for entry, recorded in zip(rec.entries, round_masks, strict=True):  # the masks returned are those trained
+        assert list(recorded) == list(LENET_WEIGHTS) and all(m.dtype == torch.bool for m in recorded.values())
+        for name, mask in recorded.items():
+            assert torch.equal(mask, entry[f"{name}_mask"].bool())
+    return rec.entries, table, round_masks
 
 
 # after two prunings: 235200 - 47040 - 37632, 30000 - 6000 - 4800, 1000 - 100 - 90
@@ -387,8 +399,8 @@ def check_counts(entries, table) -> None:
 
 
 def test_random_control_prunes_imp_counts_at_other_positions(data, monkeypatch):
-    imp_entries, imp_table = run_recorded(monkeypatch, data, "imp")
-    rnd_entries, rnd_table = run_recorded(monkeypatch, data, "random")
+    imp_entries, imp_table, _ = run_recorded(monkeypatch, data, "imp")
+    rnd_entries, rnd_table, _ = run_recorded(monkeypatch, data, "random")
     check_counts(imp_entries, imp_table)
     check_counts(rnd_entries, rnd_table)
     init = seeded_init(lambda: build(ARCH), 13, "original").state_dict()
@@ -405,61 +417,114 @@ def test_random_control_prunes_imp_counts_at_other_positions(data, monkeypatch):
     assert float(w[~m].abs().mean()) == pytest.approx(float(w[m].abs().mean()), rel=0.05)
 
 
-def test_reinit_control_keeps_imp_masks_with_fresh_values(data, monkeypatch):
-    imp_entries, _ = run_recorded(monkeypatch, data, "imp")
-    try:
-        entries, table = run_recorded(monkeypatch, data, "reinit")
-    except TypeError as err:
-        pytest.fail(f"run_imp(mode='reinit') fails in its first pruning round: {err}")
+def test_reinit_control_trains_imp_masks_from_a_fresh_initialisation(data, monkeypatch):
+    imp_entries, imp_table, imp_masks = run_recorded(monkeypatch, data, "imp")
+    # the reinit run is handed IMP's masks with IMP's seed: the masks must come from IMP, not from pruning
+    entries, table, masks = run_recorded(monkeypatch, data, "reinit", masks=imp_masks)
     check_counts(entries, table)
+    assert table["remaining"].tolist() == imp_table["remaining"].tolist()
     init = seeded_init(lambda: build(ARCH), 13, "original").state_dict()
-    # round 0 is the same training as IMP's, so round 1 has IMP's masks
-    for a, b in zip(masks_of(imp_entries[1]), masks_of(entries[1]), strict=True):
-        assert torch.equal(a, b)
-    for name in LENET_WEIGHTS:
-        r1, r2 = entries[1], entries[2]
-        alive1 = r1[f"{name}_mask"].bool()
-        assert (r1[name][alive1] != init[name][alive1]).float().mean() > 0.99
-        assert (r1[name][~alive1] == 0).all()
-        assert float(r1[name][alive1].std()) == pytest.approx(float(init[name].std()), rel=0.2)
-        alive2 = r2[f"{name}_mask"].bool()
-        assert (r2[name][alive2] != r1[name][alive2]).float().mean() > 0.99  # fresh each round
+    for rnd in range(3):
+        for name in LENET_WEIGHTS:
+            assert torch.equal(masks[rnd][name], imp_masks[rnd][name])
+            assert torch.equal(entries[rnd][f"{name}_mask"], imp_entries[rnd][f"{name}_mask"])
+        fresh = seeded_init(lambda: build(ARCH), 13, "reinit", rnd).state_dict()
+        for name, value in fresh.items():
+            entry = entries[rnd][name]
+            if name in LENET_WEIGHTS:
+                alive = imp_masks[rnd][name]
+                assert torch.equal(entry, value * alive)  # a fresh draw, masked by IMP's mask
+                assert (entry[alive] != init[name][alive]).float().mean() > 0.99  # not IMP's initialisation
+                assert (entry[~alive] == 0).all()
+                assert float(entry[alive].std()) == pytest.approx(float(init[name].std()), rel=0.2)
+            else:
+                assert torch.equal(entry, value) and not torch.equal(entry, init[name])
+    for name in LENET_WEIGHTS:  # a fresh draw each round
+        assert not torch.equal(entries[1][name][imp_masks[2][name]], entries[2][name][imp_masks[2][name]])
+
+
+def test_reinit_control_never_prunes_itself(data, monkeypatch):
+    # masks that magnitude pruning would never produce (the largest initial weights removed) are used as given
+    _, _, imp_masks = run_recorded(monkeypatch, data, "imp")
+    odd = [{name: ~m if k else m for name, m in rm.items()} for k, rm in enumerate(imp_masks)]
+    _, _, masks = run_recorded(monkeypatch, data, "reinit", masks=odd)
+    for k in range(3):
+        assert all(torch.equal(masks[k][n], odd[k][n]) for n in LENET_WEIGHTS)
+    with pytest.raises(ValueError, match="IMP's masks"):
+        run_imp(CFG, data, arch=ARCH, mode="reinit", seed=13)
+    with pytest.raises(ValueError, match="IMP's masks"):
+        run_imp(CFG, data, arch=ARCH, mode="reinit", seed=13, masks=imp_masks[:2])
+
+
+def z7_job(root, out, mode, cfg, *extra):
+    files = [str(mnist.raw_dir(root) / name) for name in mnist.FILES.values()]
+    mnist_imp.z7_main([
+        "--config", json.dumps(cfg), "--seed", "3", "--mnist", *files, "--arch", ARCH, "--mode", mode,
+        "--n-samples", "150", "--device", "cpu", *extra, "--epochs-out", str(out / f"{mode}.epochs.parquet"),
+        "--rounds-out", str(out / f"{mode}.rounds.parquet"), "--masks-out", str(out / f"{mode}.masks.pt"),
+    ])  # fmt: skip
+    return read_table(out / f"{mode}.rounds.parquet"), torch.load(out / f"{mode}.masks.pt", weights_only=True)
+
+
+def test_reinit_job_reads_the_imp_jobs_masks(mnist_root, tmp_path, monkeypatch):
+    cfg = {**CFG, "trials": 2, "val_fraction": 0.2}
+    imp_rounds, imp = z7_job(mnist_root, tmp_path, "imp", cfg)
+    assert (imp["arch"], imp["mode"], imp["n_samples"], imp["seed"], imp["config"]) == (ARCH, "imp", 150, 3, cfg)
+    assert len(imp["trials"]) == 2 and all(len(t) == 3 for t in imp["trials"])
+    assert not torch.equal(imp["trials"][0][1]["1.weight"], imp["trials"][1][1]["1.weight"])  # trials differ
+    rec = EntryRecorder(monkeypatch)
+    re_rounds, re = z7_job(mnist_root, tmp_path, "reinit", cfg, "--imp-masks", str(tmp_path / "imp.masks.pt"))
+    for t in range(2):
+        for k in range(3):
+            for name in LENET_WEIGHTS:
+                assert torch.equal(re["trials"][t][k][name], imp["trials"][t][k][name])
+                assert torch.equal(rec.entries[3 * t + k][f"{name}_mask"].bool(), imp["trials"][t][k][name])
+    assert re_rounds["remaining"].tolist() == imp_rounds["remaining"].tolist()
+    # masks of another setting, or no masks, are refused
+    with pytest.raises(ValueError, match="differs in config"):
+        z7_job(mnist_root, tmp_path, "reinit", {**cfg, "rate": 0.3}, "--imp-masks", str(tmp_path / "imp.masks.pt"))
+    with pytest.raises(SystemExit):
+        z7_job(mnist_root, tmp_path, "reinit", cfg)
 
 
 # --- resume and determinism ----------------------------------------------------------------------------------
 
 
-def test_run_imp_resume_after_kill_equals_uninterrupted_run(data, monkeypatch, tmp_path, caplog):
-    epochs, rounds = run_imp(CFG, data, arch=ARCH, mode="imp", seed=21, ids={"trial": 0})
+@pytest.mark.parametrize("mode", ["imp", "reinit"])
+def test_run_imp_resume_after_kill_equals_uninterrupted_run(data, monkeypatch, tmp_path, caplog, mode):
+    given = run_imp(CFG, data, arch=ARCH, mode="imp", seed=20)[2] if mode == "reinit" else None
+    kw = {"arch": ARCH, "mode": mode, "seed": 21, "ids": {"trial": 0}, "masks": given}
+    epochs, rounds, masks = run_imp(CFG, data, **kw)
     assert len(rounds) == 3 and len(epochs) == 3
     ckpt = tmp_path / "ckpt"
     killed = EntryRecorder(monkeypatch, fail_on=3)
     with pytest.raises(RuntimeError, match="killed"):
-        run_imp(CFG, data, arch=ARCH, mode="imp", seed=21, checkpoint_dir=ckpt, ids={"trial": 0})
+        run_imp(CFG, data, checkpoint_dir=ckpt, **kw)
     assert killed.calls == 3
     assert sorted(p.name for p in ckpt.glob("round_*.pt")) == ["round_0001.pt"]
     resumed = EntryRecorder(monkeypatch)
     with caplog.at_level(logging.INFO, logger="ltpipe.engines.prune"):
-        e2, r2 = run_imp(CFG, data, arch=ARCH, mode="imp", seed=21, checkpoint_dir=ckpt, ids={"trial": 0})
+        e2, r2, m2 = run_imp(CFG, data, checkpoint_dir=ckpt, **kw)
     assert resumed.calls == 1
     assert "resuming after round 1" in caplog.text
     pd.testing.assert_frame_equal(e2, epochs, check_exact=True)
     pd.testing.assert_frame_equal(r2, rounds, check_exact=True)
+    assert all(torch.equal(a[n], b[n]) for a, b in zip(m2, masks, strict=True) for n in LENET_WEIGHTS)
     assert sorted(p.name for p in ckpt.glob("round_*.pt")) == ["round_0002.pt"]
     again = EntryRecorder(monkeypatch)
-    _, r3 = run_imp(CFG, data, arch=ARCH, mode="imp", seed=21, checkpoint_dir=ckpt, ids={"trial": 0})
+    _, r3, _ = run_imp(CFG, data, checkpoint_dir=ckpt, **kw)
     assert again.calls == 0
     pd.testing.assert_frame_equal(r3, rounds, check_exact=True)
 
 
 def test_run_imp_is_deterministic_and_ignores_global_rng(data):
     torch.manual_seed(0)
-    e1, r1 = run_imp(CFG, data, arch=ARCH, mode="random", seed=31)
+    e1, r1, _ = run_imp(CFG, data, arch=ARCH, mode="random", seed=31)
     torch.manual_seed(1)
-    e2, r2 = run_imp(CFG, data, arch=ARCH, mode="random", seed=31)
+    e2, r2, _ = run_imp(CFG, data, arch=ARCH, mode="random", seed=31)
     pd.testing.assert_frame_equal(e1, e2, check_exact=True)
     pd.testing.assert_frame_equal(r1, r2, check_exact=True)
-    e3, _ = run_imp(CFG, data, arch=ARCH, mode="random", seed=32)
+    e3, _, _ = run_imp(CFG, data, arch=ARCH, mode="random", seed=32)
     assert not e3["train_loss"].equals(e1["train_loss"])
     assert list(e1.columns) == ["round", "remaining", "epoch", "train_loss", "val_acc", "test_acc"]
 

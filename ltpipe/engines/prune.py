@@ -17,9 +17,11 @@ exactly zero at all times. The mask depends on magnitude only, never on sign
 (an older re-implementation froze every negative weight through a
 ``weight > 0`` test).
 
-The two controls of Frankle & Carbin: ``reinit`` keeps IMP's masks but draws
-a fresh random initialisation each round; ``random`` prunes at random, with
-the same per-layer counts, and rewinds like IMP.
+The two controls of Frankle & Carbin (2019, Sec. 2 and Fig. 4): ``reinit``
+trains IMP's own mask of each round (:meth:`Pruner.set_masks`, the masks an
+IMP run recorded with :meth:`Pruner.masks`) from a fresh random
+initialisation; ``random`` prunes at random, with the same per-layer counts,
+and rewinds like IMP.
 
 :func:`run_rounds` drives the rounds and checkpoints each finished one, so a
 killed run resumes from its last finished round; every random draw of a round
@@ -109,6 +111,9 @@ class Pruner:
         self.output_rate = output_rate
         self.scope = scope
         self.layers = prunable_layers(model)
+        # the names of the pruned weights, as in model.named_parameters() ("0.weight", ...)
+        module_names = {id(m): name for name, m in model.named_modules()}
+        self.names = [f"{module_names[id(m)]}.weight" if module_names[id(m)] else "weight" for m in self.layers]
         for layer in self.layers:
             if not hasattr(layer, "weight_mask"):
                 layer.register_buffer("weight_mask", torch.ones_like(layer.weight))
@@ -150,6 +155,22 @@ class Pruner:
             else:
                 for layer, rate in zip(self.layers, self._rates(), strict=True):
                     layer.weight_mask.copy_(pruned(layer.weight, layer.weight_mask, rate))
+        self.apply()
+
+    def masks(self) -> dict[str, torch.Tensor]:
+        """The current masks as boolean CPU tensors, by weight name."""
+        return {n: m.weight_mask.detach().cpu().bool().clone() for n, m in zip(self.names, self.layers, strict=True)}
+
+    def set_masks(self, masks: dict[str, torch.Tensor]) -> None:
+        """Install given masks (e.g. those an IMP run recorded with :meth:`masks`) and zero the pruned weights."""
+        if set(masks) != set(self.names):
+            raise ValueError(f"masks for {sorted(masks)}, but the prunable weights are {self.names}")
+        with torch.no_grad():
+            for name, layer in zip(self.names, self.layers, strict=True):
+                if masks[name].shape != layer.weight.shape:
+                    raise ValueError(f"mask of {name} has shape {tuple(masks[name].shape)}, "
+                                     f"the weight {tuple(layer.weight.shape)}")  # fmt: skip
+                layer.weight_mask.copy_(masks[name].to(layer.weight_mask))
         self.apply()
 
     def remaining(self) -> float:

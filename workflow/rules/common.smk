@@ -116,6 +116,13 @@ def parts(exp, name):
     raise ValueError(f"{exp}: engine {e.engine!r} writes no parts")
 
 
+def z7_imp_masks(wildcards):
+    """A Z7 re-initialisation job's input: the masks file of the IMP job of its arch and N (none for other modes)."""
+    if wildcards.mode != "reinit":
+        return []
+    return f"results/zhang2021/z7/parts/{wildcards.arch}/imp/N{wildcards.n}.masks.pt"
+
+
 def imp_job_json(exp):
     """An IMP job's settings: its section without the grid that names the jobs, so
     adding an N (or an architecture, or a control) runs only the new jobs."""

@@ -29,13 +29,18 @@ rule zhang2021_z6:
         " --device {params.device} --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"
 
 
+# Every Z7 job also writes the masks of its rounds; the re-initialisation
+# control trains the IMP job's masks (of the same arch and N) from a fresh
+# initialisation (Frankle & Carbin 2019), so it runs after that job.
 rule zhang2021_z7:
     input:
         mnist=mnist_files,
         code=ltpipe_code("studies.zhang2021.z7"),
+        imp_masks=z7_imp_masks,
     output:
         epochs="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.epochs.parquet",
         rounds="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.rounds.parquet",
+        masks="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.masks.pt",
     log:
         "logs/zhang2021/z7/{arch}_{mode}_N{n}.log",
     benchmark:
@@ -60,4 +65,5 @@ rule zhang2021_z7:
     shell:
         "python -m ltpipe zhang2021-z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
         " --arch {wildcards.arch} --mode {wildcards.mode} --n-samples {wildcards.n} --device {params.device}"
-        " --threads {threads} --epochs-out {output.epochs} --rounds-out {output.rounds} > {log} 2>&1"
+        " --threads {threads} --imp-masks {input.imp_masks:q} --epochs-out {output.epochs}"
+        " --rounds-out {output.rounds} --masks-out {output.masks} > {log} 2>&1"
