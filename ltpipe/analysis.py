@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["linear_fit", "method_label", "n_needed", "radius"]
+__all__ = ["capped_majority", "linear_fit", "method_label", "n_needed", "per_eta", "radius", "settled"]
 
 
 def linear_fit(x: Iterable[float], y: Iterable[float], min_points: int = 3) -> tuple[float, float, float]:
@@ -29,28 +29,57 @@ def linear_fit(x: Iterable[float], y: Iterable[float], min_points: int = 3) -> t
     return float(a), float(b), r2
 
 
-def _threshold(trials: pd.DataFrame, axis: str, pick: str, level: float) -> pd.DataFrame:
-    """Per r, the largest/smallest ``axis`` value whose success rate is >= level."""
-    rate = trials.groupby(["r", axis])["success"].mean().reset_index()
+def per_eta(trials: pd.DataFrame) -> list[tuple[float, pd.DataFrame]]:
+    """The rows of each step size, in increasing eta (tables without an ``eta`` column are one group)."""
+    if "eta" not in trials:
+        return [(float("nan"), trials)]
+    return [(float(e), g) for e, g in trials.groupby("eta", sort=True)]
+
+
+def settled(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials whose outcome is not the iteration budget's: they converged (by the step
+    tolerance) or succeeded before the cap. A trial capped short of success is left out: more
+    iterations might have made it succeed, so it says nothing about the landscape."""
+    return trials[(trials["stop"] == "converged") | trials["success"]]
+
+
+def capped_majority(trials: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    """Per (index, columns) cell: whether most trials stopped at max_iter (the budget decided them)."""
+    capped = trials.assign(capped=trials["stop"] == "capped")
+    return capped.pivot_table(index=index, columns=columns, values="capped", aggfunc="mean") > 0.5
+
+
+def _threshold(
+    trials: pd.DataFrame, axis: str, pick: str, level: float, counted: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per eta and r, the largest/smallest ``axis`` value whose success rate is >= level.
+
+    The rate is taken over the ``counted`` trials (default: all); every (eta, r) of ``trials``
+    gets a row, NaN and censored where no counted grid point reaches the level.
+    """
+    keys = ["eta", "r"] if "eta" in trials else ["r"]
+    counted = trials if counted is None else counted
+    rate = counted.groupby([*keys, axis])["success"].mean().reset_index()
+    grid = np.sort(trials[axis].unique())
     rows = []
-    for r, g in rate.groupby("r", sort=True):
-        g = g.sort_values(axis)
-        ok = g[g["success"] >= level]
-        grid = g[axis].to_numpy()
+    for key, _ in trials.groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        same = np.logical_and.reduce([rate[k] == v for k, v in zip(keys, key, strict=True)])
+        ok = rate.loc[same & (rate["success"] >= level), axis]
         if ok.empty:
             value, censored = float("nan"), True
         elif pick == "max":
-            value = float(ok[axis].max())
+            value = float(ok.max())
             censored = value == grid.max()
         else:
-            value = float(ok[axis].min())
+            value = float(ok.min())
             censored = value == grid.min()
-        rows.append({"r": int(r), axis: value, "censored": bool(censored)})
-    return pd.DataFrame(rows)
+        rows.append({**dict(zip(keys, key, strict=True)), axis: value, "censored": bool(censored)})
+    return pd.DataFrame(rows).astype({"r": int})
 
 
 def radius(trials: pd.DataFrame, level: float = 0.5) -> pd.DataFrame:
-    """Z2: per r, the largest lambda with success rate >= level (Zhang et al. 2021, Fig. 2).
+    """Z2: per eta and r, the largest lambda with success rate >= level (Zhang et al. 2021, Fig. 2).
 
     ``censored`` is true where that lambda is the grid's largest (the boundary
     lies beyond the grid) or no lambda reaches the level (radius NaN).
@@ -59,8 +88,10 @@ def radius(trials: pd.DataFrame, level: float = 0.5) -> pd.DataFrame:
 
 
 def n_needed(trials: pd.DataFrame, level: float = 0.5) -> pd.DataFrame:
-    """Z4: per r, the smallest N with success rate >= level; censored at the grid's edges."""
-    return _threshold(trials, "n_samples", "min", level).rename(columns={"n_samples": "n_needed"})
+    """Z4: per eta and r, the smallest N with success rate >= level among the :func:`settled` trials
+    (Zhang et al. 2021, Fig. 4); censored at the grid's edges. A (r, N) cell whose trials were all
+    capped short of success has no rate and counts as below the level."""
+    return _threshold(trials, "n_samples", "min", level, settled(trials)).rename(columns={"n_samples": "n_needed"})
 
 
 def method_label(beta: pd.Series) -> list[str]:

@@ -23,13 +23,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.patches import Patch, Rectangle
 
 from ltpipe.studies import study_function
 from ltpipe.tables import read_table
 
-__all__ = ["draw", "heatmap", "setup"]
+__all__ = ["CAPPED_HATCH", "draw", "heatmap", "panels", "setup"]
 
 log = logging.getLogger(__name__)
+
+CAPPED_HATCH = "////"
 
 
 def setup(plot: dict[str, Any]) -> tuple[plt.Figure, plt.Axes]:
@@ -39,10 +42,31 @@ def setup(plot: dict[str, Any]) -> tuple[plt.Figure, plt.Axes]:
     return fig, ax
 
 
-def heatmap(ax: plt.Axes, rate: pd.DataFrame, xlabel: str, ylabel: str, marks: pd.Series | None) -> None:
-    """Success-rate heat map, black = all fail, white = all succeed (as in the paper)."""
+def panels(plot: dict[str, Any], n: int) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A themed figure with ``n`` axes side by side, each of the plot settings' size."""
+    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
+    fig, axes = plt.subplots(
+        1, n, figsize=(plot.get("width", 4.0) * n, plot.get("height", 3.0)), layout="constrained", squeeze=False
+    )
+    return fig, list(axes[0])
+
+
+def heatmap(
+    ax: plt.Axes,
+    rate: pd.DataFrame,
+    xlabel: str,
+    ylabel: str,
+    marks: pd.Series | None,
+    hatched: pd.DataFrame | None = None,
+) -> None:
+    """Success-rate heat map, black = all fail, white = all succeed (as in the paper).
+
+    ``marks`` (per column, a row value) are joined by a red line; cells true in ``hatched``
+    (same labels as ``rate``) are hatched, with a legend entry saying so.
+    """
+    shown = rate.sort_index(ascending=False)
     sns.heatmap(
-        rate.sort_index(ascending=False),
+        shown,
         vmin=0,
         vmax=1,
         cmap="gray",
@@ -53,13 +77,20 @@ def heatmap(ax: plt.Axes, rate: pd.DataFrame, xlabel: str, ylabel: str, marks: p
     )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ys = list(shown.index)
+    xs = list(shown.columns)
     if marks is not None:
-        ys = list(rate.sort_index(ascending=False).index)
-        xs = list(rate.columns)
         pts = [(xs.index(c) + 0.5, ys.index(v) + 0.5) for c, v in marks.items() if np.isfinite(v) and v in ys]
         if pts:
             px, py = zip(*pts, strict=True)
             ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1)
+    if hatched is not None:
+        cells = hatched.reindex(index=ys, columns=xs).fillna(False).astype(bool).to_numpy()
+        for i, j in zip(*np.nonzero(cells), strict=True):
+            ax.add_patch(Rectangle((j, i), 1, 1, fill=False, hatch=CAPPED_HATCH, edgecolor="tab:orange", lw=0))
+        if cells.any():
+            key = Patch(facecolor="0.5", hatch=CAPPED_HATCH, edgecolor="tab:orange", label="most trials capped")
+            ax.legend(handles=[key], loc="upper left", bbox_to_anchor=(0, -0.18), fontsize="x-small", frameon=False)
 
 
 def draw(

@@ -105,6 +105,7 @@ class Experiment:
 
 _AGD_TRIALS = "ltpipe.studies.zhang2021.trials:trials_main"
 _SUCCESS = "success = relative error ||W - W~*||_F / ||W~*||_F below 1e-4 (Sec. 5)"
+_CAPPED = "hatched cells: most trials stopped at max_iter, so the budget, not the landscape, decided them."
 
 EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment(
@@ -121,10 +122,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 "Zhang et al. 2021, Fig. 2: success rate of AGD from a ball initialisation at relative distance "
                 "lambda (y) for each support size r (x: sqrt r); black = every trial fails, white = every trial "
                 f"succeeds ({_SUCCESS}). Red: the largest lambda with success rate >= 0.5 per r (the radius of the "
-                "local convex region).",
+                f"local convex region). One panel per step size eta; {_CAPPED}",
             ),
         ),
-        claims=("z2.boundary_visible", "z2.radius_decreases", "z2.radius_linear"),
+        claims=("z2.boundary_visible", "z2.radius_decreases", "z2.radius_linear", "z2.budget"),
         commands={"zhang2021-trials": _AGD_TRIALS},
     ),
     Experiment(
@@ -150,8 +151,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 "standard deviation over trials.",
             ),
         ),
-        claims=("z3.log_linear", "z3.rate_increases", "z3.rate_linear", "z3.agd_faster"),
-        claim_tables=("rates",),
+        claims=("z3.log_linear", "z3.rate_increases", "z3.rate_linear", "z3.agd_faster", "z3.budget"),
+        claim_tables=("trials", "rates"),
         commands={"zhang2021-trials": _AGD_TRIALS, "zhang2021-rates": "ltpipe.studies.zhang2021.trials:rates_main"},
     ),
     Experiment(
@@ -166,10 +167,12 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 "z4",
                 ("trials",),
                 "Zhang et al. 2021, Fig. 4: success rate over support size r (x) and number of samples N (y), "
-                f"d = 100 ({_SUCCESS}); red: the smallest N with success rate >= 0.5 per r.",
+                f"d = 100 ({_SUCCESS}); red: the smallest N with success rate >= 0.5 per r among the trials that "
+                f"converged or succeeded (a trial capped short of success is the budget's verdict, not N's). One "
+                f"panel per step size eta; {_CAPPED}",
             ),
         ),
-        claims=("z4.transition_visible", "z4.n_needed_increases", "z4.n_needed_linear"),
+        claims=("z4.transition_visible", "z4.n_needed_increases", "z4.n_needed_linear", "z4.budget"),
         commands={"zhang2021-trials": _AGD_TRIALS},
     ),
     Experiment(
@@ -184,10 +187,19 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 "z5",
                 ("trials",),
                 "Zhang et al. 2021, Fig. 5: final relative error against sqrt r for each noise level sigma / E_y; "
-                "median and interquartile range over trials.",
+                "median and interquartile range over the trials that converged, one panel per step size eta. "
+                "Grey dotted: the median distance the stop rule leaves to the limit (rel_change q / (1 - q)), "
+                "which must lie well below the curves. Open markers: points where most trials stopped at "
+                "max_iter (their error is the budget's).",
             ),
         ),
-        claims=("z5.error_increases", "z5.error_linear", "z5.error_proportional_to_noise"),
+        claims=(
+            "z5.error_increases",
+            "z5.error_linear",
+            "z5.error_proportional_to_noise",
+            "z5.floor_below_error",
+            "z5.budget",
+        ),
         commands={"zhang2021-trials": _AGD_TRIALS},
     ),
     Experiment(
@@ -204,10 +216,11 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 "Zhang et al. 2021, Fig. 6: iterative magnitude pruning of a dense student trained by AGD on the "
                 "sparse teacher (K = 5, d = 100, r* = 20): test error (MSE) against the percentage of first-layer "
                 "weights left (x reversed, log), one line per number of samples N; median and interquartile "
-                "range over trials. The dotted line marks r*/d.",
+                "range over trials, one panel per step size eta. The dotted line marks r*/d; open markers: "
+                "rounds where most trials stopped at max_iter.",
             ),
         ),
-        claims=("z6.falls", "z6.rises", "z6.larger_n_lower", "z6.smallest_n_high"),
+        claims=("z6.falls", "z6.rises", "z6.larger_n_lower", "z6.smallest_n_high", "z6.budget"),
         commands={"zhang2021-z6": "ltpipe.studies.zhang2021.z6:z6_main"},
     ),
     Experiment(
@@ -223,11 +236,19 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 ("rounds",),
                 "Zhang et al. 2021, Fig. 7: iterative magnitude pruning on MNIST: test accuracy at the end of each "
                 "round (nothing selected on the test set) against the percentage of weights left (x reversed, "
-                "log), one line per training size N; the random-pruning and re-initialisation controls, where "
-                "run, dashed. One panel per architecture.",
+                "log), one line per training size N, mean over trials with a band of +- one standard error; the "
+                "Frankle & Carbin controls (random pruning; IMP's masks from a fresh initialisation), where run, "
+                "dashed. One panel per architecture.",
             ),
         ),
-        claims=("z7.rises", "z7.drops", "z7.larger_n_higher", "z7.beats_random", "z7.beats_reinit"),
+        claims=(
+            "z7.rises",
+            "z7.rises_at_best_val",
+            "z7.drops",
+            "z7.larger_n_higher",
+            "z7.beats_random",
+            "z7.beats_reinit",
+        ),
         claim_tables=("rounds",),
         commands={"zhang2021-z7": "ltpipe.studies.zhang2021.z7:z7_main"},
         needs=("mnist",),
@@ -242,13 +263,15 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "ps",
                 ("weights", "summary"),
-                "Pensia et al. 2020, Experiment 1: distribution of |w - subset sum| over every weight of the "
-                "bias-free 784-500-10 target (log x), each weight approximated from its own n = C round(log2(1/eps)) "
-                "random coefficients by the exact optimal subset (least error) and by the sparsest subset within "
-                "eps; the dotted line marks eps.",
+                "Pensia et al. 2020, Experiment 1: fraction of the weights of the bias-free 784-500-10 target whose "
+                "error |w - subset sum| is at least x, against x (log-log), each weight approximated from its own "
+                "n = C round(log2(1/eps)) random coefficients by the exact optimal subset (solid) and by the sparsest "
+                "subset within eps (dashed); one colour per coefficient range, U[min w, max w] as in the paper "
+                "(target) and U[-max |w|, max |w|] (symmetric), drawn from the same uniform variates; the legend "
+                "gives each range and how many weights miss eps, the dotted line marks eps.",
             ),
         ),
-        claims=("ps.within_eps", "ps.accuracy"),
+        claims=("ps.within_eps", "ps.max_error", "ps.accuracy"),
         claim_tables=("summary",),
         commands={
             "pensia2020-ps-target": "ltpipe.studies.pensia2020.ps:target_main",
@@ -266,16 +289,18 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "pl_a",
                 ("trials",),
-                "Pensia et al. 2020 (Lueker's theorem, Theorem 3 / Corollary 2): the worst optimal subset-sum "
-                "error over a grid of targets in [-0.5, 0.5] against the number n of random coefficients, per "
-                "distribution (U[-1, 1], the product X Y of Lemma 4, N(0, 1)); median and interquartile range over "
-                "trials, solved exactly. A straight line on the log scale is an error exponentially small in n.",
+                "Pensia et al. 2020 (Lueker's theorem, Theorem 3 / Corollary 2): the supremum over every target z "
+                "in [-0.5, 0.5] of the optimal subset-sum error, computed exactly (half the largest gap between "
+                "consecutive subset sums, or an end's distance to its nearest sum), against the number n of random "
+                "coefficients, per distribution (U[-1, 1], the product X Y of Lemma 4, N(0, 1)); median and "
+                "interquartile range over trials. A straight line on the log scale is an error exponentially small "
+                "in n.",
             ),
             Figure(
                 "pl_b",
                 ("needed",),
-                "Pensia et al. 2020: the smallest n whose worst error is below eps with the stated probability, "
-                "against log10(1/eps). A straight line is n = O(log(1/eps)).",
+                "Pensia et al. 2020: the smallest n whose supremum error over the target interval is below eps "
+                "with the stated probability, against log10(1/eps). A straight line is n = O(log(1/eps)).",
             ),
         ),
         claims=("pl.reached", "pl.increases", "pl.linear"),

@@ -167,7 +167,7 @@ def test_curvature_is_the_hessian_at_the_noiseless_teacher():
     mask[1, torch.nonzero(mask[1, :, 2])[:2, 0], 2] = 0  # trial 1, neuron 2: 3 free weights instead of 5
     target = p.target * mask
     y = torch.relu(p.X @ target).mean(-1)
-    lo, hi = curvature(p.X, mask, target, chunk=2)
+    lo, hi = curvature(p.X, mask, target)
     for b in range(3):
         ref_lo, ref_hi = _hessian_extremes(p.X[b], y[b], mask[b], target[b])
         assert lo[b].item() == pytest.approx(ref_lo, rel=1e-9)

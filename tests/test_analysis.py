@@ -45,14 +45,17 @@ def test_linear_fit_known_line():
     assert linear_fit([1, 2], [2, 3], min_points=2)[0] == pytest.approx(1.0)
 
 
-def success_table(axis, boundary, grid, trials=4, low_succeeds=True):
-    """Success when the axis value is below (or above) a per-r boundary."""
+Z2 = {"min_r2": 0.8, "max_capped": 0.05}
+
+
+def success_table(axis, boundary, grid, trials=4, low_succeeds=True, eta=0.5):
+    """Success when the axis value is below (or above) a per-r boundary; every trial converged."""
     rows = []
     for r, edge in boundary.items():
         for v in grid:
             for t in range(trials):
                 ok = v <= edge if low_succeeds else v >= edge
-                rows.append({"r": r, axis: v, "trial": t, "success": ok})
+                rows.append({"r": r, axis: v, "eta": eta, "trial": t, "success": ok, "stop": "converged"})
     return pd.DataFrame(rows)
 
 
@@ -63,21 +66,41 @@ def test_radius_and_claims_z2_pass_on_a_linear_boundary():
     trials = success_table("lam", boundary, grid)
     rad = radius(trials)
     assert rad["radius"].tolist() == [9, 8, 7, 6, 5] and not rad["censored"].any()
-    rows = {c["id"]: c for c in claims_z2({"trials": trials}, {"min_r2": 0.8})}
-    assert rows["z2.boundary_visible"]["verdict"] == "pass"
-    assert rows["z2.radius_decreases"]["value"] == pytest.approx(-1.0)
-    assert rows["z2.radius_linear"]["verdict"] == "pass"
+    rows = {c["id"]: c for c in claims_z2({"trials": trials}, Z2)}
+    assert rows["z2.boundary_visible[eta=0.5]"]["verdict"] == "pass"
+    assert rows["z2.radius_decreases[eta=0.5]"]["value"] == pytest.approx(-1.0)
+    assert rows["z2.radius_linear[eta=0.5]"]["verdict"] == "pass"
+    assert rows["z2.budget[eta=0.5]"]["verdict"] == "pass"
 
 
 def test_claims_z2_fail_when_the_boundary_is_beyond_the_grid():
     trials = success_table("lam", {16: 99, 25: 99, 36: 5}, [1, 2, 4, 8])
-    rows = {c["id"]: c for c in claims_z2({"trials": trials}, {"min_r2": 0.8})}
-    assert rows["z2.boundary_visible"]["verdict"] == "fail"
-    assert rows["z2.boundary_visible"]["value"] == pytest.approx(1 / 3)
-    assert rows["z2.radius_decreases"]["verdict"] == "fail"  # one uncensored point: no fit, NaN
+    rows = {c["id"]: c for c in claims_z2({"trials": trials}, Z2)}
+    assert rows["z2.boundary_visible[eta=0.5]"]["verdict"] == "fail"
+    assert rows["z2.boundary_visible[eta=0.5]"]["value"] == pytest.approx(1 / 3)
+    assert rows["z2.radius_decreases[eta=0.5]"]["verdict"] == "fail"  # one uncensored point: no fit, NaN
     two = success_table("lam", {16: 99, 25: 4, 36: 2}, [1, 2, 4, 8])
-    rows = {c["id"]: c for c in claims_z2({"trials": two}, {"min_r2": 0.8})}
-    assert rows["z2.radius_linear"]["verdict"] == "fail"  # a line through two points is no evidence
+    rows = {c["id"]: c for c in claims_z2({"trials": two}, Z2)}
+    assert rows["z2.radius_linear[eta=0.5]"]["verdict"] == "fail"  # a line through two points is no evidence
+
+
+def test_claims_z2_per_eta_and_the_budget_claim():
+    """Each step size has its own radius; one whose trials mostly hit max_iter fails its budget claim."""
+    fast = success_table("lam", {16: 9, 25: 8, 36: 7, 49: 6}, list(range(1, 13)), eta=2.5)
+    slow = success_table("lam", {16: 4, 25: 3, 36: 2, 49: 1}, list(range(1, 13)), eta=0.5)
+    slow.loc[~slow["success"], "stop"] = "capped"
+    rows = {c["id"]: c for c in claims_z2({"trials": pd.concat([fast, slow])}, Z2)}
+    assert "z2.radius_decreases" not in rows
+    assert rad_per_eta(pd.concat([fast, slow])) == {0.5: [4, 3, 2, 1], 2.5: [9, 8, 7, 6]}
+    assert rows["z2.budget[eta=2.5]"]["value"] == 0 and rows["z2.budget[eta=2.5]"]["verdict"] == "pass"
+    capped = (slow["stop"] == "capped").mean()
+    assert rows["z2.budget[eta=0.5]"]["value"] == pytest.approx(capped) and capped > 0.5
+    assert rows["z2.budget[eta=0.5]"]["verdict"] == "fail"
+
+
+def rad_per_eta(trials):
+    rad = radius(trials)
+    return {eta: g["radius"].tolist() for eta, g in rad.groupby("eta")}
 
 
 def test_n_needed_and_claims_z4():
@@ -86,8 +109,27 @@ def test_n_needed_and_claims_z4():
     trials = success_table("n_samples", {ri: 100 + 7 * ri for ri in r}, grid, low_succeeds=False)
     need = n_needed(trials)
     assert need["n_needed"].tolist() == [200, 350, 450, 600]
-    rows = {c["id"]: c for c in claims_z4({"trials": trials}, {"min_r2": 0.9})}
+    rows = {c["id"]: c for c in claims_z4({"trials": trials}, {"min_r2": 0.9, "max_capped": 0.05})}
     assert all(c["verdict"] == "pass" for c in rows.values())
+    assert set(rows) == {f"z4.{k}[eta=0.5]" for k in ("transition_visible", "n_needed_increases",
+                                                       "n_needed_linear", "budget")}  # fmt: skip
+
+
+def test_n_needed_leaves_out_trials_capped_short_of_success():
+    """Below the transition, trials that ran out of iterations say nothing about N: with them counted
+    as failures the transition moves up; left out, it stays where the converged trials put it."""
+    grid = [100, 200, 300, 400]
+    trials = success_table("n_samples", {10: 200, 30: 300}, grid, trials=4, low_succeeds=False)
+    # at N = 300 for r = 30, three of four trials were capped short of success (the budget, not N)
+    cell = trials[(trials["r"] == 30) & (trials["n_samples"] == 300)].index[:3]
+    trials.loc[cell, ["success", "stop"]] = [False, "capped"]
+    assert n_needed(trials)["n_needed"].tolist() == [200, 300]
+    counted = trials.assign(stop="converged")  # the same failures, but converged: they count
+    assert n_needed(counted)["n_needed"].tolist() == [200, 400]
+    # a capped trial that succeeded still counts as a success
+    ok = trials.copy()
+    ok.loc[cell, "success"] = True
+    assert n_needed(ok)["n_needed"].tolist() == [200, 300]
 
 
 def rates_table(gd, agd):
@@ -102,37 +144,79 @@ def rates_table(gd, agd):
 def test_claims_z3_pass_and_fail():
     r = [9, 16, 25, 36]
     good = rates_table({ri: 0.9 + 0.01 * np.sqrt(ri) for ri in r}, {ri: 0.85 + 0.01 * np.sqrt(ri) for ri in r})
-    rows = {c["id"]: c for c in claims_z3({"rates": good}, {"min_fit_r2": 0.99, "min_rate_r2": 0.9})}
+    z3 = {"min_fit_r2": 0.99, "min_rate_r2": 0.9, "max_capped": 0.05}
+    trials = pd.DataFrame({"stop": ["converged"] * 20 + ["capped"]})
+    rows = {c["id"]: c for c in claims_z3({"rates": good, "trials": trials}, z3)}
+    assert rows["z3.budget"]["value"] == pytest.approx(1 / 21)
     assert all(c["verdict"] == "pass" for c in rows.values()), rows
     bad = rates_table({ri: 0.9 for ri in r}, {9: 0.95, 16: 0.8, 25: 0.8, 36: 0.8})
     bad.loc[0, "r2"] = 0.5
-    rows = {c["id"]: c for c in claims_z3({"rates": bad}, {"min_fit_r2": 0.99, "min_rate_r2": 0.9})}
+    rows = {c["id"]: c for c in claims_z3({"rates": bad, "trials": trials.assign(stop="capped")}, z3)}
+    assert rows["z3.budget"]["verdict"] == "fail"
     assert rows["z3.log_linear"]["verdict"] == "fail"
     assert rows["z3.agd_faster[beta=0.2]"]["value"] == pytest.approx(0.75)
     assert rows["z3.agd_faster[beta=0.2]"]["verdict"] == "fail"
     assert rows["z3.rate_increases[beta=0]"]["verdict"] == "fail"  # flat: slope 0
 
 
-def test_claims_z5_proportional_to_noise():
+Z5 = {"min_r2": 0.9, "decade_tolerance": 0.1, "max_floor_ratio": 0.1, "max_capped": 0.05}
+
+
+def z5_table(eta=0.5):
     rows = []
     for level in (1e-2, 1e-3, 1e-4):
         for r in (9, 16, 25, 36):
             for t in range(3):
-                rows.append({"r": r, "noise_level": level, "trial": t, "rel_error": level * 0.3 * np.sqrt(r)})
-    table = pd.DataFrame(rows)
-    out = {c["id"]: c for c in claims_z5({"trials": table}, {"min_r2": 0.9, "decade_tolerance": 0.1})}
+                err = level * 0.3 * np.sqrt(r)
+                rows.append({"r": r, "noise_level": level, "eta": eta, "trial": t, "rel_error": err,
+                             "stop": "converged", "stop_floor": err * 1e-3})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_claims_z5_proportional_to_noise():
+    table = z5_table()
+    out = {c["id"]: c for c in claims_z5({"trials": table}, Z5)}
     assert all(c["verdict"] == "pass" for c in out.values())
-    assert out["z5.error_proportional_to_noise"]["value"] == pytest.approx(0.0, abs=1e-9)
+    assert out["z5.error_proportional_to_noise[eta=0.5]"]["value"] == pytest.approx(0.0, abs=1e-9)
+    assert out["z5.floor_below_error[eta=0.5]"]["value"] == pytest.approx(1e-3)
     table.loc[table["noise_level"] == 1e-4, "rel_error"] *= 5  # a floor: the low-noise curve stops falling
-    out = {c["id"]: c for c in claims_z5({"trials": table}, {"min_r2": 0.9, "decade_tolerance": 0.1})}
-    assert out["z5.error_proportional_to_noise"]["verdict"] == "fail"
+    out = {c["id"]: c for c in claims_z5({"trials": table}, Z5)}
+    assert out["z5.error_proportional_to_noise[eta=0.5]"]["verdict"] == "fail"
+
+
+def test_claims_z5_use_converged_trials_and_check_the_stop_floor():
+    table = z5_table()
+    # capped trials left far from their limit: counted, they would break the proportionality
+    extra = z5_table().assign(stop="capped", rel_error=0.5, trial=9)
+    out = {c["id"]: c for c in claims_z5({"trials": pd.concat([table, extra])}, Z5)}
+    assert out["z5.error_proportional_to_noise[eta=0.5]"]["verdict"] == "pass"
+    assert out["z5.budget[eta=0.5]"]["value"] == pytest.approx(0.5)
+    assert out["z5.budget[eta=0.5]"]["verdict"] == "fail"
+    # a tolerance that leaves the iterate half the error away from its limit sets the error: fails
+    table.loc[table["noise_level"] == 1e-4, "stop_floor"] = table["rel_error"] * 0.5
+    out = {c["id"]: c for c in claims_z5({"trials": table}, Z5)}
+    assert out["z5.floor_below_error[eta=0.5]"]["value"] == pytest.approx(0.5)
+    assert out["z5.floor_below_error[eta=0.5]"]["verdict"] == "fail"
 
 
 def test_evaluate_one_experiment():
     trials = success_table("lam", {16: 5, 25: 4, 36: 3}, [1, 2, 3, 4, 5, 6])
-    declared = ["z2.boundary_visible", "z2.radius_decreases", "z2.radius_linear"]
-    df = evaluate("zhang2021", "z2", {"trials": trials}, {"min_r2": 0.8}, declared)
+    declared = ["z2.boundary_visible", "z2.radius_decreases", "z2.radius_linear", "z2.budget"]
+    df = evaluate("zhang2021", "z2", {"trials": trials}, Z2, declared)
     assert list(df.columns) == ["id", "figure", "claim", "value", "op", "threshold", "verdict", "detail"]
-    assert len(df) == 3
-    with pytest.raises(ValueError, match=r"z2\.radius_linear are not declared"):
-        evaluate("zhang2021", "z2", {"trials": trials}, {"min_r2": 0.8}, declared[:2])
+    assert len(df) == 4
+    with pytest.raises(ValueError, match=r"claims z2\.budget are not declared"):
+        evaluate("zhang2021", "z2", {"trials": trials}, Z2, declared[:3])
+
+
+def test_n_needed_keeps_every_r_when_no_trial_settled():
+    """An r whose trials were all capped short of success has a row: no N_needed, censored."""
+    trials = success_table("n_samples", {10: 200, 30: 300}, [100, 200, 300], low_succeeds=False)
+    trials.loc[trials["r"] == 30, ["success", "stop"]] = [False, "capped"]
+    need = n_needed(trials).set_index("r")
+    assert need.loc[10, "n_needed"] == 200 and not need.loc[10, "censored"]
+    assert np.isnan(need.loc[30, "n_needed"]) and need.loc[30, "censored"]
+    rows = {c["id"]: c for c in claims_z4({"trials": trials}, {"min_r2": 0.9, "max_capped": 0.05})}
+    assert rows["z4.transition_visible[eta=0.5]"]["value"] == pytest.approx(0.5)
+    no_eta = trials.drop(columns="eta")
+    assert n_needed(no_eta)["n_needed"].tolist()[0] == 200

@@ -45,9 +45,7 @@ def gradient(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, mask: torch.Tens
     return torch.bmm(X.transpose(1, 2), inner) * mask
 
 
-def curvature(
-    X: torch.Tensor, mask: torch.Tensor, target: torch.Tensor, chunk: int = 8
-) -> tuple[torch.Tensor, torch.Tensor]:
+def curvature(X: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Smallest and largest eigenvalue of J^T J / N at the target, per trial: the conditioning of eq. 2 there.
 
     J (N x sum_j |Omega_j|) is the Jacobian of g(x_n; W) = (1/K) sum_j
@@ -57,15 +55,17 @@ def curvature(
     Hessian of eq. 2 there (relu'' = 0 off the kinks). GD and AGD contract
     at most like 1 - eta h_min per iteration near the teacher and are stable
     for eta h_max < 2 (GD) or < 2 (1 + beta) (heavy ball). Shapes as in
-    :func:`gradient`; returns two (B,) tensors on the CPU. Runs ``chunk``
-    trials at a time; each trial's eigenvalues come from its own matrix.
+    :func:`gradient`; returns two (B,) tensors on the CPU. One trial at a
+    time (a few milliseconds each at the papers' sizes): the batched BLAS
+    gives a trial other low-order bits depending on its batch company, and
+    a trial's row must not depend on how the trials were batched.
     """
     b, n, _ = X.shape
     k = mask.shape[-1]
     r = int(mask.sum(dim=1).max())
     lo, hi = [], []
-    for s in range(0, b, chunk):
-        Xs, Ms, Ts = X[s : s + chunk], mask[s : s + chunk], target[s : s + chunk]
+    for s in range(b):
+        Xs, Ms, Ts = X[s : s + 1], mask[s : s + 1], target[s : s + 1]
         m = Xs.shape[0]
         order = torch.argsort(Ms, dim=1, descending=True, stable=True)[:, :r, :].transpose(1, 2)  # (m, K, r)
         valid = Ms.gather(1, order.transpose(1, 2)).transpose(1, 2).reshape(m, 1, k * r)

@@ -13,22 +13,29 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ltpipe.analysis import method_label, n_needed, radius
-from ltpipe.plotting import heatmap, setup
+from ltpipe.analysis import capped_majority, method_label, n_needed, per_eta, radius
+from ltpipe.plotting import heatmap, panels, setup
 
 __all__ = ["fig_z2", "fig_z3_a", "fig_z3_b", "fig_z4", "fig_z5", "fig_z6", "fig_z7"]
 
 
+def _eta_title(base: str, eta: float, many: bool) -> str:
+    return f"{base}, η = {eta:g}" if many and np.isfinite(eta) else base
+
+
 def fig_z2(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """Fig. 2: success rate over (sqrt r, initial distance lambda)."""
-    trials = tables["trials"]
-    fig, ax = setup(plot)
-    rate = trials.pivot_table(index="lam", columns="r", values="success", aggfunc="mean")
-    rad = radius(trials)
-    rate.columns = [f"{np.sqrt(r):.3g}" for r in rate.columns]
-    marks = pd.Series(rad["radius"].to_numpy(), index=[f"{np.sqrt(r):.3g}" for r in rad["r"]])
-    heatmap(ax, rate, r"$\sqrt{r}$", r"initial distance $\lambda$", marks)
-    ax.set_title(plot.get("title", "Local convex region (Fig. 2)"))
+    """Fig. 2: success rate over (sqrt r, initial distance lambda); one panel per eta, capped cells hatched."""
+    groups = per_eta(tables["trials"])
+    fig, axes = panels(plot, len(groups))
+    for ax, (eta, trials) in zip(axes, groups, strict=True):
+        rate = trials.pivot_table(index="lam", columns="r", values="success", aggfunc="mean")
+        capped = capped_majority(trials, "lam", "r")
+        rad = radius(trials)
+        label = {r: f"{np.sqrt(r):.3g}" for r in rate.columns}
+        marks = pd.Series(rad["radius"].to_numpy(), index=[label[r] for r in rad["r"]])
+        heatmap(ax, rate.rename(columns=label), r"$\sqrt{r}$", r"initial distance $\lambda$", marks,
+                capped.rename(columns=label))  # fmt: skip
+        ax.set_title(_eta_title(plot.get("title", "Local convex region (Fig. 2)"), eta, len(groups) > 1))
     return fig
 
 
@@ -98,75 +105,99 @@ def fig_z3_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figur
 
 
 def fig_z4(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """Fig. 4: success rate over (r, N), with N_needed(r) marked."""
-    trials = tables["trials"]
-    fig, ax = setup(plot)
-    rate = trials.pivot_table(index="n_samples", columns="r", values="success", aggfunc="mean")
-    need = n_needed(trials)
-    heatmap(ax, rate, "r", "number of samples N", pd.Series(need["n_needed"].to_numpy(), index=need["r"]))
-    ax.set_title(plot.get("title", "Sample complexity (Fig. 4)"))
+    """Fig. 4: success rate over (r, N), with N_needed(r) marked; one panel per eta, capped cells hatched."""
+    groups = per_eta(tables["trials"])
+    fig, axes = panels(plot, len(groups))
+    for ax, (eta, trials) in zip(axes, groups, strict=True):
+        rate = trials.pivot_table(index="n_samples", columns="r", values="success", aggfunc="mean")
+        need = n_needed(trials)
+        marks = pd.Series(need["n_needed"].to_numpy(), index=need["r"])
+        heatmap(ax, rate, "r", "number of samples N", marks, capped_majority(trials, "n_samples", "r"))
+        ax.set_title(_eta_title(plot.get("title", "Sample complexity (Fig. 4)"), eta, len(groups) > 1))
     return fig
 
 
 def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """Fig. 5: final relative error vs sqrt r, one line per noise level (median, IQR)."""
-    trials = tables["trials"].copy()
-    trials["sqrt_r"] = np.sqrt(trials["r"])
-    trials["noise"] = [f"$\\sigma/E_y$ = {v:.0e}" for v in trials["noise_level"]]
-    order = [f"$\\sigma/E_y$ = {v:.0e}" for v in sorted(trials["noise_level"].unique(), reverse=True)]
-    fig, ax = setup(plot)
-    sns.lineplot(
-        data=trials,
-        x="sqrt_r",
-        y="rel_error",
-        hue="noise",
-        hue_order=order,
-        style="noise",
-        style_order=order,
-        markers=True,
-        dashes=False,
-        estimator="median",
-        errorbar=("pi", 50),
-        err_style="bars",
-        palette=plot.get("palette", "rocket"),
-        ax=ax,
-    )
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$\sqrt{r}$")
-    ax.set_ylabel("relative error")
-    ax.set_title(plot.get("title", "Noisy measurements (Fig. 5)"))
-    ax.legend(fontsize="x-small")
+    """Fig. 5: final relative error vs sqrt r, one line per noise level (median, IQR over converged trials).
+
+    One panel per eta. Open markers: points where most trials stopped at max_iter (drawn from
+    all trials there). Grey dotted: the median distance to the limit that the stop rule leaves.
+    """
+    groups = per_eta(tables["trials"])
+    fig, axes = panels(plot, len(groups))
+    levels = sorted(tables["trials"]["noise_level"].unique(), reverse=True)
+    order = [f"$\\sigma/E_y$ = {v:.0e}" for v in levels]
+    colours = dict(zip(order, sns.color_palette(plot.get("palette", "rocket"), len(order)), strict=True))
+    for ax, (eta, trials) in zip(axes, groups, strict=True):
+        trials = trials.assign(
+            sqrt_r=np.sqrt(trials["r"]), noise=[f"$\\sigma/E_y$ = {v:.0e}" for v in trials["noise_level"]]
+        )
+        capped = trials.groupby(["noise", "sqrt_r"])["stop"].agg(lambda s: (s == "capped").mean() > 0.5)
+        settled = trials[trials["stop"] == "converged"]
+        for noise in order:
+            ok = settled[settled["noise"] == noise].groupby("sqrt_r")["rel_error"]
+            if ok.ngroups:
+                mid, lo, hi = ok.median(), ok.quantile(0.25), ok.quantile(0.75)
+                ax.errorbar(mid.index, mid, yerr=[mid - lo, hi - mid], color=colours[noise], marker="o", ms=4,
+                            lw=1.2, capsize=2, label=noise)  # fmt: skip
+            bad = capped[noise][capped[noise]].index if noise in capped.index.get_level_values(0) else []
+            if len(bad):
+                g = trials[(trials["noise"] == noise) & trials["sqrt_r"].isin(bad)].groupby("sqrt_r")["rel_error"]
+                ax.plot(g.median().index, g.median(), ls="none", marker="o", ms=6, mfc="none", color=colours[noise])
+        floor = settled.groupby("sqrt_r")["stop_floor"].median()
+        if len(floor):
+            ax.plot(floor.index, floor, ls=":", color="0.5", lw=1.2, label="stop-rule floor (median)")
+        if bool(capped.any()):
+            ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3", label="most trials capped")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$\sqrt{r}$")
+        ax.set_ylabel("relative error")
+        ax.set_title(_eta_title(plot.get("title", "Noisy measurements (Fig. 5)"), eta, len(groups) > 1))
+        ax.legend(fontsize="xx-small")
     return fig
 
 
 def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """Fig. 6: test error vs % of first-layer weights remaining (x reversed), one line per N, log y."""
-    rounds = tables["rounds"].copy()
-    rounds["percent"] = 100 * rounds["remaining"]
-    fig, ax = setup(plot)
-    sns.lineplot(
-        data=rounds, x="percent", y="test_error", hue="n_samples", style="n_samples", markers=True, dashes=False,
-        estimator="median", errorbar=("pi", 50), palette=plot.get("palette", "viridis"), ax=ax,
-    )  # fmt: skip
-    ratio = 100 * float((rounds["r_star"] / rounds["d"]).iloc[0])
-    ax.axvline(ratio, color="0.5", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_yscale("log")
-    ticks = [t for t in (100, 50, 20, 10, 5, 3) if rounds["percent"].min() * 0.99 <= t]
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.set_xlabel("remaining weights (%)")
-    ax.set_ylabel("test error (MSE)")
-    ax.legend(title="N", fontsize="small")
-    ax.set_title(plot.get("title", "IMP on the sparse teacher (Fig. 6)"))
+    """Fig. 6: test error vs % of first-layer weights remaining (x reversed), one line per N, log y.
+
+    One panel per eta; open markers where most trials' rounds stopped at max_iter.
+    """
+    groups = per_eta(tables["rounds"])
+    fig, axes = panels(plot, len(groups))
+    for ax, (eta, rounds) in zip(axes, groups, strict=True):
+        rounds = rounds.assign(percent=100 * rounds["remaining"])
+        sns.lineplot(
+            data=rounds, x="percent", y="test_error", hue="n_samples", style="n_samples", markers=True,
+            dashes=False, estimator="median", errorbar=("pi", 50), palette=plot.get("palette", "viridis"), ax=ax,
+        )  # fmt: skip
+        cells = rounds.groupby(["n_samples", "round"]).agg(
+            percent=("percent", "median"),
+            error=("test_error", "median"),
+            capped=("stop", lambda s: (s == "capped").mean()),
+        )
+        capped = cells[cells["capped"] > 0.5]
+        if len(capped):
+            ax.plot(capped["percent"], capped["error"], ls="none", marker="o", ms=8, mfc="none", color="tab:red",
+                    label="most rounds capped")  # fmt: skip
+        ratio = 100 * float((rounds["r_star"] / rounds["d"]).iloc[0])
+        ax.axvline(ratio, color="0.5", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_yscale("log")
+        ticks = [t for t in (100, 50, 20, 10, 5, 3) if rounds["percent"].min() * 0.99 <= t]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_xlabel("remaining weights (%)")
+        ax.set_ylabel("test error (MSE)")
+        ax.legend(title="N", fontsize="small")
+        ax.set_title(_eta_title(plot.get("title", "IMP on the sparse teacher (Fig. 6)"), eta, len(groups) > 1))
     return fig
 
 
 def fig_z7(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     """Fig. 7: test accuracy (end of each round) vs % remaining (x reversed), one line per N.
 
-    IMP solid; the controls (random pruning, re-initialisation), where run, dashed.
-    One panel per architecture.
+    Mean over trials with a band of +- one standard error. IMP solid; the controls of Frankle &
+    Carbin (random pruning, re-initialisation), where run, dashed. One panel per architecture.
     """
     rounds = tables["rounds"].copy()
     rounds["percent"] = 100 * rounds["remaining"]
@@ -186,7 +217,7 @@ def fig_z7(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         dashes = {r: (4, 2) if " " in r else "" for r in order}
         sns.lineplot(
             data=data, x="percent", y="test_acc", hue="run", hue_order=order, style="run", style_order=order,
-            dashes=dashes, markers=True, estimator="median", errorbar=None,
+            dashes=dashes, markers=True, estimator="mean", errorbar=("se", 1), err_kws={"alpha": 0.15},
             palette=plot.get("palette", "viridis"), ax=ax,
         )  # fmt: skip
         ax.set_xscale("log")

@@ -14,7 +14,15 @@ Tables (one row per trial unless said):
 - ``trials``: r, lam, n_samples, noise_level, eta, beta, trial, seed, k, d,
   iterations, rel_error (||W - W~*||_F / ||W~*||_F at the stop), rel_change
   (the last relative step), success (rel_error < success_tol), diverged (a
-  non-finite iterate), converged (stopped by tol before max_iter).
+  non-finite iterate), converged (stopped by the step tolerance ``tol``),
+  stop (why it stopped: ``converged``, ``capped`` at ``max_iter`` or
+  ``diverged``), step_ratio (q, the last step over the one before: the
+  contraction at the stop), stop_floor (rel_change q / (1 - q), about how far
+  from its limit the stop rule left the iterate, relative to ||W||; NaN
+  unless 0 < q < 1), h_min and h_max (the extreme eigenvalues of J^T J / N
+  at the teacher, the Hessian of eq. 2 there without noise: see
+  :func:`ltpipe.engines.agd.curvature`; eta h_min bounds the contraction
+  per iteration, eta h_max < 2 is GD's stability limit).
 - ``curves`` (Z3): r, beta, trial, iteration, rel_error, one row per recorded
   iteration of each trial (iteration 0 is W(0)).
 - ``rates`` (Z3): r, beta, trial, rate (nu, the per-iteration contraction
@@ -42,7 +50,7 @@ import torch
 from ltpipe.config import job_parser, resolve_dtype, start_job
 from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
 from ltpipe.data.teacher import ball_init, build_problems
-from ltpipe.engines.agd import run_agd
+from ltpipe.engines.agd import curvature, run_agd
 from ltpipe.tables import read_table, write_table
 
 __all__ = ["fit_rates", "run_trials"]
@@ -132,6 +140,7 @@ def run_trials(
             chunk["lam"].to_numpy(),
             cfg.get("distance", "relative"),
         )
+        h_min, h_max = curvature(problems.X, problems.mask, problems.target)
         batch_trials, batch_curves = [], []
         for method in methods:
             res = run_agd(
@@ -155,7 +164,14 @@ def run_trials(
             out["rel_change"] = res.rel_change.double().numpy()
             out["success"] = res.success.numpy()
             out["diverged"] = res.diverged.numpy()
-            out["converged"] = ~out["diverged"] & (out["iterations"] < int(cfg["max_iter"]))
+            out["converged"] = res.converged.numpy()
+            out["stop"] = res.stop()
+            q = res.step_ratio.double().numpy()
+            out["step_ratio"] = q
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["stop_floor"] = np.where((q > 0) & (q < 1), out["rel_change"] * q / (1 - q), np.nan)
+            out["h_min"] = h_min.double().numpy()
+            out["h_max"] = h_max.double().numpy()
             batch_trials.append(out)
             if record_every:
                 meta = out[[c for c in CURVE_KEYS if c in out.columns]]
@@ -170,12 +186,13 @@ def run_trials(
         if curves_df is not None:
             curve_parts.append(curves_df)
         log.info(
-            "batch %d/%d done: %d trials x %d methods, %d succeeded, %d diverged (%.1f s elapsed)",
+            "batch %d/%d done: %d trials x %d methods, %d succeeded, %d capped, %d diverged (%.1f s elapsed)",
             i,
             total,
             len(chunk),
             len(methods),
             int(trials_df["success"].sum()),
+            int((trials_df["stop"] == "capped").sum()),
             int(trials_df["diverged"].sum()),
             time.perf_counter() - started,
         )
