@@ -38,9 +38,10 @@ def per_eta(trials: pd.DataFrame) -> list[tuple[float, pd.DataFrame]]:
 
 def settled(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials whose outcome is not the iteration budget's: they converged (by the step
-    tolerance) or succeeded before the cap. A trial capped short of success is left out: more
-    iterations might have made it succeed, so it says nothing about the landscape."""
-    return trials[(trials["stop"] == "converged") | trials["success"]]
+    tolerance), stalled (at the cap, no longer contracting: more iterations would not change the
+    outcome) or succeeded. A trial capped while still contracting and short of success is left
+    out: more iterations might have made it succeed, so it says nothing about the landscape."""
+    return trials[trials["stop"].isin(("converged", "stalled")) | trials["success"]]
 
 
 def capped_majority(trials: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:

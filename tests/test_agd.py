@@ -8,7 +8,7 @@ import torch
 from conftest import make_problems, reference_agd
 
 from ltpipe.data.teacher import ball_init
-from ltpipe.engines.agd import curvature, gradient, loss, run_agd
+from ltpipe.engines.agd import AGDResult, curvature, gradient, loss, run_agd
 
 
 def test_gradient_equals_autograd(small):
@@ -198,3 +198,13 @@ def test_stop_cause_is_converged_capped_or_diverged():
     assert res.converged.tolist() == [True, False, False]
     assert res.rel_change[0] < 1e-6 <= res.rel_change[2]
     assert res.iterations[0] < 3000 and res.iterations[2] == 3000
+
+
+def test_a_trial_at_the_cap_is_stalled_when_its_steps_stopped_shrinking():
+    one = torch.zeros(4)
+    res = AGDResult(
+        W=one, iterations=one, rel_error=one, rel_change=one, success=one.bool(), history=None,
+        diverged=torch.tensor([True, False, False, False]), converged=torch.tensor([False, True, False, False]),
+        step_ratio=torch.tensor([float("nan"), 0.5, 0.999, 1.3]),
+    )  # fmt: skip
+    assert res.stop() == ["diverged", "converged", "capped", "stalled"]

@@ -220,3 +220,18 @@ def test_n_needed_keeps_every_r_when_no_trial_settled():
     assert rows["z4.transition_visible[eta=0.5]"]["value"] == pytest.approx(0.5)
     no_eta = trials.drop(columns="eta")
     assert n_needed(no_eta)["n_needed"].tolist()[0] == 200
+
+
+def test_stalled_trials_count_as_settled_and_not_as_capped():
+    """A trial at the cap that no longer contracts has its final outcome: it counts for N_needed and
+    Z5's claims, and not against the budget."""
+    grid = [100, 200, 300]
+    trials = success_table("n_samples", {10: 200, 30: 300}, grid, low_succeeds=False)
+    cell = trials[(trials["r"] == 30) & (trials["n_samples"] == 300)].index[:3]
+    trials.loc[cell, ["success", "stop"]] = [False, "stalled"]
+    assert n_needed(trials)["n_needed"].tolist()[1] != 300  # three of four stalled failures count
+    table = z5_table()
+    table.loc[table["noise_level"] == 1e-2, "stop"] = "stalled"
+    out = {c["id"]: c for c in claims_z5({"trials": table}, Z5)}
+    assert out["z5.budget[eta=0.5]"]["value"] == 0
+    assert "36 of 36 trials converged or stalled" in out["z5.error_linear[eta=0.5]"]["detail"]

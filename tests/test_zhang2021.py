@@ -105,7 +105,7 @@ def test_eta_axis_runs_every_step_size_on_the_same_problems():
     wide = both.pivot_table(index="seed", columns="eta", values=["h_min", "iterations"])
     assert (wide["h_min"][0.5] == wide["h_min"][2.5]).all()
     assert (wide["iterations"][2.5] < wide["iterations"][0.5]).all()
-    assert set(both["stop"]) <= {"converged", "capped", "diverged"}
+    assert set(both["stop"]) <= {"converged", "capped", "stalled", "diverged"}
     assert (both["converged"] == (both["stop"] == "converged")).all()
 
 
@@ -119,7 +119,7 @@ def test_z6_eta_list_equals_one_run_per_eta():
     for eta in (0.5, 2.5):
         alone = run_z6({**Z6, "eta": eta}, 60, 5)
         pd.testing.assert_frame_equal(both[both["eta"] == eta].reset_index(drop=True), alone, check_exact=True)
-    assert set(both["stop"]) <= {"converged", "capped", "diverged"}
+    assert set(both["stop"]) <= {"converged", "capped", "stalled", "diverged"}
 
 
 def test_z6_gaussian_init_is_independent_of_the_teacher():

@@ -1,11 +1,12 @@
 """Batched accelerated gradient descent (Zhang et al. 2021, Algorithm 1).
 
-Many independent trials advance as one tensor program: the weights of B
-trials are a (B, d, K) tensor and every iteration is two batched matrix
-products. A trial stops on its own, when ||W(t+1) - W(t)||_F / ||W(t)||_F
-falls below ``tol`` (``converged``), when its iterate becomes non-finite
-(``diverged``), or at ``max_iter`` (``capped``); stopped trials leave the
-batch, so the work per iteration shrinks as trials finish. Each trial's arithmetic does not depend on which
+Many independent trials advance as one tensor program: the weights of B trials
+are a (B, d, K) tensor and every iteration is two batched matrix products. A
+trial stops on its own, when ||W(t+1) - W(t)||_F / ||W(t)||_F falls below
+``tol`` (``converged``), when its iterate becomes non-finite (``diverged``),
+or at ``max_iter`` (``capped`` while its steps still shrink, ``stalled`` when
+they no longer do); stopped trials leave the batch, so the work per iteration
+shrinks as trials finish. Each trial's arithmetic does not depend on which
 other trials share its batch, so results are the same whatever the batching.
 """
 
@@ -24,8 +25,10 @@ log = logging.getLogger(__name__)
 # The gathered layout is used when K r <= GATHER_BELOW * d (measured on a 2-core
 # CPU with bench/agd.py: faster below about 0.6, slower above).
 GATHER_BELOW = 0.6
-# why a trial stopped, in the order of precedence
-STOPS = ("diverged", "converged", "capped")
+# why a trial stopped: a non-finite iterate; the step tolerance; max_iter while the steps still
+# shrank (more iterations would go on); max_iter with the last step no smaller than the one
+# before (the iterate is not contracting, e.g. it goes back and forth across a ReLU kink)
+STOPS = ("diverged", "converged", "capped", "stalled")
 
 
 def loss(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -108,10 +111,10 @@ class AGDResult:
     history: torch.Tensor | None
 
     def stop(self) -> list[str]:
-        """Per trial, why it stopped: one of :data:`STOPS`."""
+        """Per trial, why it stopped: one of :data:`STOPS` (``stalled``: at max_iter with step_ratio >= 1)."""
         return [
-            "diverged" if d else "converged" if c else "capped"
-            for d, c in zip(self.diverged.tolist(), self.converged.tolist(), strict=True)
+            "diverged" if d else "converged" if c else "stalled" if q >= 1 else "capped"
+            for d, c, q in zip(self.diverged.tolist(), self.converged.tolist(), self.step_ratio.tolist(), strict=True)
         ]
 
 

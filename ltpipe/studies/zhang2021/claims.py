@@ -37,8 +37,9 @@ def budget_claim(exp: str, figure: str, rows: pd.DataFrame, limit: float, eta: f
         float(capped.mean()),
         "<=",
         limit,
-        f"{int(capped.sum())} of {len(rows)} {unit} stopped at max_iter, {int((rows['stop'] == 'diverged').sum())} "
-        "diverged; the rest converged by the step tolerance",
+        f"{int(capped.sum())} of {len(rows)} {unit} stopped at max_iter while still contracting, "
+        f"{int((rows['stop'] == 'stalled').sum())} stalled there (no longer contracting), "
+        f"{int((rows['stop'] == 'diverged').sum())} diverged; the rest converged by the step tolerance",
     )
 
 
@@ -167,12 +168,13 @@ def claims_z4(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
 def claims_z5(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     """Z5 (Fig. 5): error grows with sqrt r roughly linearly; a decade of noise moves it a decade; per eta.
 
-    On the trials that converged (a capped trial's error is where the budget left it). The stop
-    rule must not set the error: the distance it leaves (``stop_floor``) must lie well below it.
+    On the trials that converged or stalled (a capped trial's error is where the budget left it;
+    a stalled one no longer contracts, so more iterations would not change it). The stop rule must
+    not set the error: the distance it leaves (``stop_floor``) must lie well below it.
     """
     rows = []
     for eta, all_trials in per_eta(tables["trials"]):
-        trials = all_trials[all_trials["stop"] == "converged"]
+        trials = all_trials[all_trials["stop"].isin(("converged", "stalled"))]
         med = trials.groupby(["noise_level", "r"])[["rel_error", "stop_floor"]].median().reset_index()
         levels = sorted(all_trials["noise_level"].unique())
         slopes, r2s = [], []
@@ -181,7 +183,7 @@ def claims_z5(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
             slope, _, r2 = linear_fit(np.sqrt(g["r"]), g["rel_error"])
             slopes.append(slope)
             r2s.append(r2)
-        used = f"{len(trials)} of {len(all_trials)} trials converged"
+        used = f"{len(trials)} of {len(all_trials)} trials converged or stalled"
         per_r = []
         for _, g in med.groupby("r"):
             per_r.append(linear_fit(np.log10(g["noise_level"]), np.log10(g["rel_error"]))[0])

@@ -118,7 +118,7 @@ def fig_z4(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
 
 
 def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """Fig. 5: final relative error vs sqrt r, one line per noise level (median, IQR over converged trials).
+    """Fig. 5: final relative error vs sqrt r, one line per noise level (median, IQR; converged or stalled trials).
 
     One panel per eta. Open markers: points where most trials stopped at max_iter (drawn from
     all trials there). Grey dotted: the median distance to the limit that the stop rule leaves.
@@ -133,7 +133,7 @@ def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
             sqrt_r=np.sqrt(trials["r"]), noise=[f"$\\sigma/E_y$ = {v:.0e}" for v in trials["noise_level"]]
         )
         capped = trials.groupby(["noise", "sqrt_r"])["stop"].agg(lambda s: (s == "capped").mean() > 0.5)
-        settled = trials[trials["stop"] == "converged"]
+        settled = trials[trials["stop"].isin(("converged", "stalled"))]
         for noise in order:
             ok = settled[settled["noise"] == noise].groupby("sqrt_r")["rel_error"]
             if ok.ngroups:

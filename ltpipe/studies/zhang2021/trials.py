@@ -15,14 +15,16 @@ Tables (one row per trial unless said):
   iterations, rel_error (||W - W~*||_F / ||W~*||_F at the stop), rel_change
   (the last relative step), success (rel_error < success_tol), diverged (a
   non-finite iterate), converged (stopped by the step tolerance ``tol``),
-  stop (why it stopped: ``converged``, ``capped`` at ``max_iter`` or
-  ``diverged``), step_ratio (q, the last step over the one before: the
-  contraction at the stop), stop_floor (rel_change q / (1 - q), about how far
-  from its limit the stop rule left the iterate, relative to ||W||; NaN
-  unless 0 < q < 1), h_min and h_max (the extreme eigenvalues of J^T J / N
-  at the teacher, the Hessian of eq. 2 there without noise: see
-  :func:`ltpipe.engines.agd.curvature`; eta h_min bounds the contraction
-  per iteration, eta h_max < 2 is GD's stability limit).
+  stop (why it stopped: ``converged``; ``capped`` at ``max_iter`` while its
+  steps still shrank; ``stalled`` at ``max_iter`` with the last step no
+  smaller than the one before, i.e. not contracting; or ``diverged``),
+  step_ratio (q, the last step over the one before: the contraction at the
+  stop), stop_floor (rel_change q / (1 - q), about how far from its limit
+  the stop rule left the iterate, relative to ||W||; NaN unless 0 < q < 1),
+  h_min and h_max (the extreme eigenvalues of J^T J / N at the teacher, the
+  Hessian of eq. 2 there without noise: see
+  :func:`ltpipe.engines.agd.curvature`; eta h_min bounds the contraction per
+  iteration, eta h_max < 2 is GD's stability limit).
 - ``curves`` (Z3): r, beta, trial, iteration, rel_error, one row per recorded
   iteration of each trial (iteration 0 is W(0)).
 - ``rates`` (Z3): r, beta, trial, rate (nu, the per-iteration contraction

@@ -18,13 +18,13 @@ size N run as one batch.
 
 Table ``rounds`` (one row per trial, step size and round): n_samples, eta,
 trial, seed, round, remaining (fraction of the d K first-layer weights left),
-test_error (mean squared error of g(x; W) against the noiseless teacher
-output on n_test fresh inputs), rel_error (||W - W*||_F / ||W*||_F),
-train_error (mean squared error on the noisy training labels), iterations,
-rel_change (the last relative step), converged, stop (``converged``, ``capped`` or ``diverged``, as in Z2-Z5),
-support_contains_teacher (every teacher weight survives), teacher_kept
-(fraction of the teacher's K r* weights that survive), init, k, d, r_star,
-noise_level.
+test_error (mean squared error of g(x; W) against the noiseless teacher output
+on n_test fresh inputs), rel_error (||W - W*||_F / ||W*||_F), train_error
+(mean squared error on the noisy training labels), iterations, rel_change (the
+last relative step), converged, stop (``converged``, ``capped``, ``stalled``
+or ``diverged``, as in Z2-Z5), support_contains_teacher (every teacher weight
+survives), teacher_kept (fraction of the teacher's K r* weights that survive),
+init, k, d, r_star, noise_level.
 """
 
 from __future__ import annotations
