@@ -208,3 +208,17 @@ def test_a_trial_at_the_cap_is_stalled_when_its_steps_stopped_shrinking():
         step_ratio=torch.tensor([float("nan"), 0.5, 0.999, 1.3]),
     )  # fmt: skip
     assert res.stop() == ["diverged", "converged", "capped", "stalled"]
+
+
+def test_curvature_does_not_depend_on_the_thread_count():
+    _, p = make_problems(d=60, k=4, r=12, n=500, trials=2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = curvature(p.X, p.mask, p.target)
+        torch.set_num_threads(2)
+        two = curvature(p.X, p.mask, p.target)
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])

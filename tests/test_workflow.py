@@ -142,7 +142,8 @@ def test_trial_tables_are_consistent(runs):
     one, _ = runs
     z2 = read_table(one / "results/zhang2021/z2/trials.parquet")
     cfg = yaml.safe_load((one / "config" / "config.yaml").read_text())["zhang2021"]["z2"]
-    assert len(z2) == len(cfg["r"]) * len(cfg["lam"]) * cfg["trials"]
+    etas = cfg["eta"] if isinstance(cfg["eta"], list) else [cfg["eta"]]
+    assert len(z2) == len(cfg["r"]) * len(cfg["lam"]) * cfg["trials"] * len(etas)
     assert z2["seed"].is_unique
     assert (z2["success"] == (~z2["diverged"] & (z2["rel_error"] < cfg["success_tol"]))).all()
     curves = read_table(one / "results/zhang2021/z3/curves.parquet")

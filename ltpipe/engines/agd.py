@@ -59,10 +59,19 @@ def curvature(X: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> tupl
     at most like 1 - eta h_min per iteration near the teacher and are stable
     for eta h_max < 2 (GD) or < 2 (1 + beta) (heavy ball). Shapes as in
     :func:`gradient`; returns two (B,) tensors on the CPU. One trial at a
-    time (a few milliseconds each at the papers' sizes): the batched BLAS
-    gives a trial other low-order bits depending on its batch company, and
-    a trial's row must not depend on how the trials were batched.
+    time on one thread (a few milliseconds each at the papers' sizes): the
+    BLAS gives other low-order bits with another batch company or thread
+    count, and a trial's row must not depend on either.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a multi-threaded BLAS splits the sums of J^T J differently per thread count
+    try:
+        return _curvature(X, mask, target)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _curvature(X: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     b, n, _ = X.shape
     k = mask.shape[-1]
     r = int(mask.sum(dim=1).max())
