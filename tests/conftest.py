@@ -77,3 +77,16 @@ def write_tiny_mnist(root, n_train: int = 300, n_test: int = 100, seed: int = 0)
             images[i, 2 + 2 * label : 6 + 2 * label, 4:24] += 180
         write_idx(raw / f"{prefix}-images-idx3-ubyte", np.clip(images, 0, 255))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+
+
+def by_id(rows):
+    """Claim rows by id; every id once, every row with the claim columns."""
+    out = {r["id"]: r for r in rows}
+    assert len(out) == len(rows)
+    for r in rows:
+        assert set(r) >= {"id", "value", "op", "threshold", "verdict"}
+    return out
+
+
+def scaled(curve, s):
+    return [s * e for e in curve]

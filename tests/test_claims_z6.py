@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import by_id, scaled
 
 from ltpipe.studies.zhang2021.claims import claims_z6
-
-
-def by_id(rows):
-    out = {r["id"]: r for r in rows}
-    assert len(out) == len(rows)
-    for r in rows:
-        assert set(r) >= {"id", "value", "op", "threshold", "verdict"}
-    return out
-
-
-def scaled(curve, s):
-    return [s * e for e in curve]
-
 
 Z6_CLAIMS = {"min_fall": 2.0, "min_rise": 10.0, "min_order": 0.8, "high_factor": 3.0, "max_capped": 0.05}
 # falls to its least error at round 7 (the last with >= r*/d = 0.2 left), then rises sharply

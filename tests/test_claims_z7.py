@@ -5,21 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import by_id
 
 from ltpipe.studies.zhang2021.claims import claims_z7
-
-
-def by_id(rows):
-    out = {r["id"]: r for r in rows}
-    assert len(out) == len(rows)
-    for r in rows:
-        assert set(r) >= {"id", "value", "op", "threshold", "verdict"}
-    return out
-
-
-def scaled(curve, s):
-    return [s * e for e in curve]
-
 
 Z7_CLAIMS = {"moderate": [0.2, 0.6], "se_margin": 2.0, "min_rise": 0.0, "min_drop": 0.01, "min_gain": 0.0,
              "min_control_gap": 0.0}  # fmt: skip
