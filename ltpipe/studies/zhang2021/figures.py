@@ -206,12 +206,8 @@ def fig_z7(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         "N=" + rounds["n_samples"].astype(str) + " " + rounds["mode"],
     )  # fmt: skip
     archs = list(dict.fromkeys(rounds["arch"]))
-    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
-    fig, axes = plt.subplots(
-        1, len(archs), figsize=(plot.get("width", 4.0) * len(archs), plot.get("height", 3.0)),
-        layout="constrained", squeeze=False,
-    )  # fmt: skip
-    for ax, arch in zip(axes[0], archs, strict=True):
+    fig, axes = panels(plot, len(archs))
+    for ax, arch in zip(axes, archs, strict=True):
         data = rounds[rounds["arch"] == arch]
         order = sorted(data["run"].unique(), key=lambda r: (" " in r, int(r.split()[0][2:]), r))
         dashes = {r: (4, 2) if " " in r else "" for r in order}
