@@ -99,14 +99,29 @@ def validate(config: dict[str, Any], schema_path: str | os.PathLike = SCHEMA_PAT
     _coerce(config, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        lines = []
-        for e in errors:
-            message = e.message
-            if e.validator == "additionalProperties":
-                message = "unknown key (allowed: " + ", ".join(sorted(e.schema.get("properties", {}))) + ")"
-            lines.append(f"  {_path(e)}: {message}")
+    lines = []
+    for e in errors:
+        message = e.message
+        if e.validator == "additionalProperties":
+            message = "unknown key (allowed: " + ", ".join(sorted(e.schema.get("properties", {}))) + ")"
+        lines.append(f"  {_path(e)}: {message}")
+    if not errors:
+        lines += _cross_checks(config)
+    if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
+
+
+def _cross_checks(config: dict[str, Any]) -> list[str]:
+    """What the schema cannot say: every PE network has its learning rate and epoch budgets."""
+    pe = config.get("pensia2020", {}).get("pe")
+    if not isinstance(pe, dict):
+        return []
+    return [
+        f"  pensia2020.pe.{key}: no value for network {network} (pensia2020.pe.networks lists it)"
+        for key in ("lr", "epochs")
+        for network in pe["networks"]
+        if network not in pe[key]
+    ]
 
 
 def gpu_hint() -> bool:

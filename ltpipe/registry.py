@@ -74,7 +74,8 @@ class Experiment:
 
     ``engine`` names the rules that compute it (``workflow/rules``): ``agd``
     (one trials job per r, Z2-Z5), ``imp-teacher``, ``imp-mnist``, ``pl``,
-    ``ps``. ``gathered`` are the tables concatenated from per-job parts;
+    ``ps``, ``edgepopup`` (one job per network and variant, PE). ``gathered``
+    are the tables concatenated from per-job parts;
     ``claim_tables`` the tables the claims read (default: all); ``needs`` the
     data nodes it reads (``mnist``); ``commands`` its ``ltpipe`` subcommands as
     ``{name: "module:function"}``.
@@ -276,6 +277,34 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         commands={
             "pensia2020-ps-target": "ltpipe.studies.pensia2020.ps:target_main",
             "pensia2020-ps-solve": "ltpipe.studies.pensia2020.ps:solve_main",
+        },
+        needs=("mnist",),
+    ),
+    Experiment(
+        id="pe",
+        study="pensia2020",
+        title="edge-popup on random networks: Fig. 1c's structure against a wide network (Experiment 2)",
+        engine="edgepopup",
+        tables=("runs", "selected"),
+        gathered=("runs",),
+        figures=(
+            Figure(
+                "pe",
+                ("selected",),
+                "Pensia et al. 2020, Experiment 2 (Fig. 2a-c): edge-popup on random networks, MNIST test accuracy "
+                "against the number of weights kept (log x), one panel per network (two- and four-layer fully "
+                "connected, LeNet5 with random frozen convolutions); colours: Fig. 1c's structure (r = 5 (a, b) "
+                "pairs per weight) without and with its extra ReLU, and a plain random network widened to about "
+                "the same number of weights. Solid: the epoch budget chosen on a validation split (mean +- one "
+                "standard error over trials); dashed: the paper's best test accuracy over the budgets. Star and "
+                "dotted line: the dense network trained normally.",
+            ),
+        ),
+        claims=("pe.relu_hurts_small", "pe.structure_matches_wide", "pe.approaches_baseline", "pe.near_baseline"),
+        claim_tables=("selected",),
+        commands={
+            "pensia2020-pe": "ltpipe.studies.pensia2020.pe:pe_main",
+            "pensia2020-pe-select": "ltpipe.studies.pensia2020.pe:select_main",
         },
         needs=("mnist",),
     ),

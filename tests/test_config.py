@@ -46,6 +46,10 @@ def test_tiny_test_config_is_valid():
         (("zhang2021", "z6", "rate"), "fast", "zhang2021.z6.rate: 'fast' is not of type 'number'"),
         (("zhang2021", "z6", "rate"), "null", "zhang2021.z6.rate: None is not of type 'number'"),
         (("zhang2021", "z6", "rate"), "1.5", "zhang2021.z6.rate: 1.5 is greater than or equal to the maximum of 1"),
+        (("pensia2020", "pe", "keep"), [0.0, 0.5], "pensia2020.pe.keep.0: 0.0 is less than or equal to the minimum"),
+        (("pensia2020", "pe", "variants"), ["dense"], "pensia2020.pe.variants.0: 'dense' is not one of"),
+        (("pensia2020", "pe", "lr"), {"fc2": 0.1, "fc4": 0.1}, "pensia2020.pe.lr: no value for network lenet5"),
+        (("pensia2020", "pe", "epochs"), {"fc2": [1], "fc4": [1]}, "pensia2020.pe.epochs: no value for network lenet5"),
     ],
 )
 def test_bad_values_are_refused_with_their_path(path, value, needle):

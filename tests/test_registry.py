@@ -159,6 +159,9 @@ def test_real_code_inputs():
     ps = rel("studies.pensia2020.ps")
     assert {"engines/train.py", "engines/subsetsum.py", "data/mnist_subsets.py", "data/mnist.py"} <= ps
     assert not ps & {"engines/prune.py", "studies/zhang2021/z7.py", "registry.py"}
+    pe = rel("studies.pensia2020.pe")
+    assert {"engines/supermask.py", "engines/train.py", "data/mnist_subsets.py"} <= pe
+    assert not pe & {"engines/prune.py", "engines/subsetsum.py", "studies/pensia2020/ps.py"}
     z6 = rel("studies.zhang2021.z6")
     assert {"engines/agd.py", "engines/prune.py", "data/teacher.py", "data/grid.py"} <= z6
     assert "registry.py" not in rel("plotting", "claims", "studies.zhang2021.figures", "studies.zhang2021.claims")

@@ -52,6 +52,20 @@ REQUIRED = {
         "total_coefficients",
         "solve_seconds",
     ],
+    "pensia2020/pe/runs.parquet": [
+        "network",
+        "variant",
+        "relu",
+        "keep",
+        "epochs",
+        "params_total",
+        "params_kept",
+        "val_acc",
+        "test_acc",
+        "seconds",
+        "seed",
+    ],
+    "pensia2020/pe/selected.parquet": ["epochs_selected", "test_acc_selected", "test_acc_max_over_budgets"],
     "claims.parquet": ["id", "claim", "value", "threshold", "verdict"],
 }
 
@@ -169,8 +183,8 @@ def test_same_tables_whatever_cores_threads_and_batching(runs):
 
 
 def assert_same(left: Path, right: Path) -> None:
-    """Tables equal to the last bit, but for measured times (PS's solve_seconds)."""
-    a, b = (read_table(p).drop(columns=["solve_seconds"], errors="ignore") for p in (left, right))
+    """Tables equal to the last bit, but for measured times (PS's solve_seconds, PE's seconds)."""
+    a, b = (read_table(p).drop(columns=["solve_seconds", "seconds"], errors="ignore") for p in (left, right))
     pd.testing.assert_frame_equal(a, b, check_exact=True, obj=str(left))
 
 
@@ -209,6 +223,10 @@ def test_reruns_only_what_changed(runs, tmp_path):
     # the PS target does not depend on eps: only the solve reruns
     assert edited(**{"pensia2020/ps/eps": 0.05}) == {"pensia2020_ps_solve": 1, **figure}
     assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {"pensia2020_pl_needed": 1, **figure}
+    # PE: one network's learning rate reruns that network's jobs only; a variant more runs only its own job
+    pe_after = {"gather": 1, "pensia2020_pe_select": 1, **figure}
+    assert edited(**{"pensia2020/pe/lr/lenet5": 0.02}) == {"pensia2020_pe": 4, **pe_after}
+    assert edited(**{"pensia2020/pe/networks": ["fc2", "lenet5", "fc4"]}) == {"pensia2020_pe": 4, **pe_after}
 
     def edit(module):
         path = one / "ltpipe" / f"{module}.py"
@@ -222,8 +240,8 @@ def test_reruns_only_what_changed(runs, tmp_path):
 
     # the registry is read to build the DAG only: editing it reruns nothing
     assert edit("registry") == {}
-    assert edit("plotting") == {"figure": 10, "all": 1}
-    assert edit("studies/pensia2020/figures") == {"figure": 3, "all": 1}
+    assert edit("plotting") == {"figure": 11, "all": 1}
+    assert edit("studies/pensia2020/figures") == {"figure": 4, "all": 1}
     assert edit("studies/zhang2021/claims") == {"claims_experiment": 6, "claims": 1, "all": 1}
     jobs = edit("engines/agd")
     assert "zhang2021_teachers" not in jobs
@@ -235,6 +253,10 @@ def test_reruns_only_what_changed(runs, tmp_path):
     assert "pensia2020_ps_target" not in jobs and "mnist" not in jobs and "pensia2020_pl_trials" not in jobs
     jobs = edit("engines/train")
     assert jobs["zhang2021_z7"] == 4 and jobs["pensia2020_ps_target"] == 1 and "zhang2021_z6" not in jobs
+    assert jobs["pensia2020_pe"] == 8
+    # the supermask engine reruns PE's jobs and nothing else that trains
+    jobs = edit("engines/supermask")
+    assert jobs["pensia2020_pe"] == 8 and "zhang2021_z7" not in jobs and "pensia2020_ps_target" not in jobs
     # editing Z7's module reruns Z7 only, not the PS target that shares its data and training loop
     jobs = edit("studies/zhang2021/z7")
     assert jobs["zhang2021_z7"] == 4 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
@@ -278,7 +300,7 @@ def test_offline_without_mnist_the_rest_runs_and_its_claims_say_not_run(tmp_path
     snakemake(where, "--cores", "2")  # finishes: nothing that needs MNIST is asked for
     claims = read_table(where / "results" / "claims.parquet")
     needs = {e.id for e in registry.EXPERIMENTS if "mnist" in e.needs}
-    assert needs == {"z7", "ps"}
+    assert needs == {"z7", "ps", "pe"}
     for e in registry.EXPERIMENTS:
         rows = claims[claims["id"].str.startswith(f"{e.id}.")]
         if e.id in needs:

@@ -94,6 +94,13 @@ def gpu_count():
     return 0
 
 
+def gpu_declared():
+    """1 unless device is cpu: decided from the config, never from the host that builds the DAG (a
+    cluster's login node has no GPU). Under auto a job that finds no GPU runs on the CPU and says so.
+    """
+    return 0 if config["device"] == "cpu" else 1
+
+
 def parts(exp, name):
     """The per-job tables that table ``name`` of ``exp`` is gathered from, in gathering order."""
     e = registry.experiment(exp)
@@ -113,6 +120,12 @@ def parts(exp, name):
             for arch in c["arch"]
             for mode, n in jobs
         ]
+    if e.engine == "edgepopup":
+        return [
+            f"{base}/{network}/{variant}.{name}.parquet"
+            for network in c["networks"]
+            for variant in c["variants"]
+        ]
     raise ValueError(f"{exp}: engine {e.engine!r} writes no parts")
 
 
@@ -128,6 +141,15 @@ def imp_job_json(exp):
     adding an N (or an architecture, or a control) runs only the new jobs."""
     grid = ("n_samples", "arch", "controls")
     return as_json({k: v for k, v in section(exp).items() if k not in grid})
+
+
+def pe_job_json(wildcards):
+    """A PE job's settings: its section without the grid that names the jobs, with its own network's
+    learning rate and epoch budgets (so editing LeNet5's reruns only LeNet5's jobs)."""
+    job = {k: v for k, v in section("pe").items() if k not in ("networks", "variants")}
+    job["lr"] = job["lr"][wildcards.network]
+    job["epochs"] = job["epochs"][wildcards.network]
+    return as_json(job)
 
 
 def ps_training():

@@ -1,4 +1,4 @@
-"""Pensia et al. 2020's claims (PL, PS), computed from the experiments' Parquet tables.
+"""Pensia et al. 2020's claims (PL, PS, PE), computed from the experiments' Parquet tables.
 
 Experiment ``EXP``'s claims are ``claims_EXP(tables, thresholds) -> rows``
 (see :mod:`ltpipe.claims` for the row format and the driver).
@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ltpipe.claims import claim_row, fmt, trend_claims
+from ltpipe.claims import claim_row, fmt, spearman, trend_claims
 
-__all__ = ["claims_pl", "claims_ps"]
+__all__ = ["claims_pe", "claims_pl", "claims_ps"]
 
 
 def claims_pl(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
@@ -87,5 +87,96 @@ def claims_ps(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
                           f"{c['max_acc_drop']:g} points", round(100 * abs(s.approx_acc - s.target_acc), 9), "<=",
                           c["max_acc_drop"], f"target {100 * s.target_acc:.2f}%, approximation "
                           f"{100 * s.approx_acc:.2f}%; kept {s.kept_total} of {s.total_coefficients} coefficients")
+            )  # fmt: skip
+    return rows
+
+
+def _pe_means(selected: pd.DataFrame) -> pd.DataFrame:
+    """Per (network, variant, keep): the validation-selected test accuracy in points, mean over trials, its
+    standard error (0 for one trial), the trials, and the mean weights kept."""
+    g = selected.assign(acc=100 * selected["test_acc_selected"]).groupby(["network", "variant", "keep"], sort=False)
+    out = g.agg(acc=("acc", "mean"), sd=("acc", "std"), trials=("acc", "size"), params_kept=("params_kept", "mean"))
+    out["se"] = (out["sd"] / np.sqrt(out["trials"])).fillna(0.0)
+    return out.drop(columns="sd").reset_index()
+
+
+def claims_pe(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """PE (Experiment 2, Fig. 2), per network, from the validation-selected epoch budget of each keep:
+
+    - ``pe.relu_hurts_small``: the structure without its extra ReLU beats the structure with it at small
+      parameter counts (keep <= ``small_keep``): the mean over those keeps and trials of the paired
+      accuracy difference (the two share their random network, data and batches) exceeds ``min_relu_gap``
+      points (the paper: "the use of additional ReLU activations leads to worse performance ... when the
+      number of parameters is small");
+    - ``pe.structure_matches_wide``: at every keep (about the same kept weights: the two networks have
+      about equally many), the structure (no ReLU) and the wide network are within ``max_wide_gap`` points;
+      the value is the largest gap, the detail says which wins at each keep;
+    - ``pe.approaches_baseline`` (per masked variant): the gap to the trained dense baseline shrinks as keep
+      grows over keep <= ``approach_max_keep`` (edge-popup's accuracy is known to peak below keep = 1, where
+      the network is the random one): Spearman's rank correlation of keep and gap at most ``-min_order``;
+    - ``pe.near_baseline`` (per masked variant): the best keep comes within ``max_baseline_gap`` points of the
+      baseline.
+    """
+    selected = tables["selected"]
+    means = _pe_means(selected)
+    rows = []
+    for network, g in means.groupby("network", sort=False):
+        acc = {v: part.set_index("keep") for v, part in g.groupby("variant", sort=False)}
+        base = acc.get("baseline")
+        if {"structure", "structure-relu"} <= set(acc):
+            sel = selected[selected["network"] == network]
+            pair = sel.pivot_table(index=["keep", "trial"], columns="variant", values="test_acc_selected")
+            small = pair[pair.index.get_level_values("keep") <= c["small_keep"]]
+            diff = 100 * (small["structure"] - small["structure-relu"])
+            keeps = sorted(set(small.index.get_level_values("keep")))
+            rows.append(
+                claim_row(f"pe.relu_hurts_small[network={network}]", "pe",
+                          f"{network}: the structure without its extra ReLU beats it with the ReLU at small "
+                          f"parameter counts (keep <= {c['small_keep']:g})", diff.mean(), ">", c["min_relu_gap"],
+                          f"mean over keeps {fmt(keeps)} and trials of test accuracy (validation-selected budget) "
+                          f"without minus with the ReLU, in points: {fmt(diff.groupby(level='keep').mean())} per "
+                          f"keep; {len(diff)} paired runs")
+            )  # fmt: skip
+        if {"structure", "wide"} <= set(acc):
+            s, w = acc["structure"], acc["wide"]
+            common = s.index.intersection(w.index)
+            gap = s.loc[common, "acc"] - w.loc[common, "acc"]
+            wins = ", ".join(
+                f"keep {k:g}: {'structure' if d > 0 else 'wide' if d < 0 else 'tie'} by {abs(d):.2f} "
+                f"({s.loc[k, 'params_kept']:.0f} vs {w.loc[k, 'params_kept']:.0f} weights)"
+                for k, d in gap.items()
+            )
+            mean = gap.mean()
+            rows.append(
+                claim_row(f"pe.structure_matches_wide[network={network}]", "pe",
+                          f"{network}: the structure (no ReLU) and the wide network, at about the same kept "
+                          f"weights, are within {c['max_wide_gap']:g} points at every keep", gap.abs().max(),
+                          "<=", c["max_wide_gap"],
+                          f"structure minus wide, points: {wins}; on average "
+                          f"{'structure' if mean > 0 else 'wide'} ahead by {abs(mean):.2f}")
+            )  # fmt: skip
+        if base is None:
+            continue
+        base_acc = float(base["acc"].iloc[0])
+        for variant, part in acc.items():
+            if variant == "baseline":
+                continue
+            gap = base_acc - part["acc"]
+            low = gap[gap.index <= c["approach_max_keep"]]
+            note = (f"baseline {base_acc:.2f}% with {base['params_kept'].iloc[0]:.0f} weights; gap in points per "
+                    f"keep ({fmt(gap.index)}): {fmt(gap)}")  # fmt: skip
+            rows.append(
+                claim_row(f"pe.approaches_baseline[network={network},variant={variant}]", "pe",
+                          f"{network}, {variant}: the gap to the dense baseline shrinks as keep grows (keep <= "
+                          f"{c['approach_max_keep']:g})", spearman(low.index, low), "<=", -c["min_order"],
+                          note + f"; Spearman of keep and gap over the {len(low)} keeps <= "
+                          f"{c['approach_max_keep']:g}")
+            )  # fmt: skip
+            best = gap.idxmin()
+            rows.append(
+                claim_row(f"pe.near_baseline[network={network},variant={variant}]", "pe",
+                          f"{network}, {variant}: the best keep comes within {c['max_baseline_gap']:g} points of "
+                          f"the dense baseline", gap.min(), "<=", c["max_baseline_gap"],
+                          note + f"; best at keep {best:g} ({part.loc[best, 'acc']:.2f}%)")
             )  # fmt: skip
     return rows

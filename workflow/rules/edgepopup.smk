@@ -1,0 +1,54 @@
+# Edge-popup on random networks (Pensia et al. 2020, Experiment 2, PE): one job per
+# (network, variant) runs the keep sweep and the epoch budgets, checkpointing every
+# finished run next to its output (a rerun resumes after it); then the epoch budget
+# is selected on the validation split.
+
+
+rule pensia2020_pe:
+    input:
+        mnist=mnist_files,
+        code=ltpipe_code("studies.pensia2020.pe"),
+    output:
+        "results/pensia2020/pe/parts/{network}/{variant}.runs.parquet",
+    log:
+        "logs/pensia2020/pe/{network}_{variant}.log",
+    benchmark:
+        "benchmarks/pensia2020/pe/{network}_{variant}.tsv"
+    wildcard_constraints:
+        network="fc2|fc4|lenet5",
+        variant="structure|structure-relu|wide|baseline",
+    conda:
+        ENV
+    # one thread: a network trained with more gets other low-order bits (the
+    # reductions of its BLAS calls split differently), and results must not
+    # depend on the machine's settings; jobs run side by side instead
+    threads: 1
+    resources:
+        gpu=gpu_declared(),
+        mem_mb=4000,
+        runtime=720,
+    params:
+        cfg=pe_job_json,
+        seed=config["seed"],
+        device=config["device"],
+    shell:
+        "python -m ltpipe pensia2020-pe --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
+        " --network {wildcards.network} --variant {wildcards.variant} --device {params.device}"
+        " --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule pensia2020_pe_select:
+    input:
+        runs="results/pensia2020/pe/runs.parquet",
+        code=ltpipe_code("studies.pensia2020.pe"),
+    output:
+        "results/pensia2020/pe/selected.parquet",
+    log:
+        "logs/pensia2020/pe_select.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m ltpipe pensia2020-pe-select --runs {input.runs} --out {output} > {log} 2>&1"
