@@ -47,6 +47,7 @@ form, is never materialised, and its pruned weights are not counted.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -96,15 +97,15 @@ def sorted_mask(scores: torch.Tensor, keep: float) -> torch.Tensor:
 
 
 class _Subnet(torch.autograd.Function):
-    """The top-``keep`` mask of |scores| forward; the gradient straight through backward."""
+    """The mask ``select(|scores|, keep)`` forward; the gradient straight through backward."""
 
     @staticmethod
-    def forward(ctx, scores: torch.Tensor, keep: float) -> torch.Tensor:
-        return top_mask(scores, keep)
+    def forward(ctx, scores: torch.Tensor, keep: float, select: Callable) -> torch.Tensor:
+        return select(scores, keep)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad, None
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return grad, None, None
 
 
 def kaiming_normal(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> torch.Tensor:
@@ -122,6 +123,7 @@ class _Masked(nn.Module):
     """A frozen weight (buffer) and its trainable scores; ``masked(name)`` is weight * mask(|scores|)."""
 
     keep: float
+    select: Callable[[torch.Tensor, float], torch.Tensor] = staticmethod(top_mask)  # the mask rule
 
     def _add(
         self,
@@ -141,7 +143,7 @@ class _Masked(nn.Module):
         self.register_parameter(f"{name}_scores", nn.Parameter(scores))
 
     def masked(self, name: str) -> torch.Tensor:
-        return getattr(self, name) * _Subnet.apply(getattr(self, f"{name}_scores").abs(), self.keep)
+        return getattr(self, name) * _Subnet.apply(getattr(self, f"{name}_scores").abs(), self.keep, self.select)
 
     def mask_of(self, name: str) -> torch.Tensor:
         """The boolean mask of weight ``name`` in use now."""
