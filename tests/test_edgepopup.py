@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import by_id, write_tiny_mnist
 
+from ltpipe.data.mnist_subsets import prepare_data
 from ltpipe.engines.supermask import (
     StructuredSupermaskLinear,
     SupermaskConv2d,
@@ -79,8 +80,6 @@ def test_gradient_reaches_the_scores_straight_through_and_nothing_else():
 @pytest.mark.parametrize("variant", ["structure", "structure-relu", "wide"])
 def test_frozen_weights_never_change_in_training(tmp_path, variant):
     write_tiny_mnist(tmp_path)
-    from ltpipe.data.mnist_subsets import prepare_data
-
     data = prepare_data(tmp_path, 120, 0.2, 1)
     model, _ = pe.build_network("lenet5", variant, keep=0.3, r=2, hidden=8, seed=3)
     frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.endswith("_scores")}

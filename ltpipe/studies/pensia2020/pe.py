@@ -52,6 +52,7 @@ Tables:
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import itertools
 import json
@@ -273,9 +274,7 @@ def run_job(
                 if checkpoint is not None:
                     with atomic_path(checkpoint) as tmp:
                         torch.save({"key": key, "rows": rows}, tmp)
-    order = {(t, k, e): i for i, (t, k, e) in enumerate(
-        (t, k, e) for t in range(int(cfg["trials"])) for k in keeps for e in budgets)}  # fmt: skip
-    rows.sort(key=lambda row: order[(row["trial"], row["keep"], row["epochs"])])
+    # a checkpoint holds the first runs of this very loop (its key fixes the settings), so rows are in loop order
     return pd.DataFrame(rows)
 
 
@@ -284,9 +283,11 @@ GROUP = ["network", "variant", "relu", "keep", "trial"]
 
 def select_budgets(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (network, variant, keep, trial): the epoch budget of best validation accuracy (ties: the smaller
-    budget) and its test accuracy, beside the paper's choice, the best test accuracy over the budgets."""
+    budget) and its test accuracy, beside the paper's choice, the best test accuracy over the budgets.
+    Rows keep the order of ``runs`` (the config's networks and variants)."""
     out = []
-    for keys, g in runs.sort_values("epochs", kind="stable").groupby(GROUP, sort=False):
+    for keys, g in runs.groupby(GROUP, sort=False):
+        g = g.sort_values("epochs", kind="stable")
         by_val = g.loc[g["val_acc"].idxmax()]
         by_test = g.loc[g["test_acc"].idxmax()]
         out.append(
@@ -296,13 +297,7 @@ def select_budgets(runs: pd.DataFrame) -> pd.DataFrame:
              "test_acc_max_over_budgets": float(by_test["test_acc"]),
              "epochs_max_over_budgets": int(by_test["epochs"]), "n_budgets": len(g)}
         )  # fmt: skip
-    order = {n: i for i, n in enumerate(NETWORKS)}
-    vorder = {v: i for i, v in enumerate(VARIANTS)}
-    frame = pd.DataFrame(out)
-    if frame.empty:
-        return frame
-    rank = frame["network"].map(order).fillna(len(order)) * 10 + frame["variant"].map(vorder).fillna(len(vorder))
-    return frame.assign(_rank=rank).sort_values(["_rank", "trial", "keep"], kind="stable").drop(columns="_rank")
+    return pd.DataFrame(out)
 
 
 def pe_main(argv: Sequence[str] | None = None) -> None:
@@ -331,8 +326,6 @@ def pe_main(argv: Sequence[str] | None = None) -> None:
 def select_main(argv: Sequence[str] | None = None) -> None:
     """ltpipe pensia2020-pe-select: the validation-selected epoch budget per (network, variant, keep, trial),
     beside the paper's best test accuracy over budgets."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="ltpipe pensia2020-pe-select", description=select_main.__doc__)
     parser.add_argument("--runs", required=True)
     parser.add_argument("--out", required=True)
