@@ -92,12 +92,10 @@ def claims_ps(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
 
 
 def _pe_means(selected: pd.DataFrame) -> pd.DataFrame:
-    """Per (network, variant, keep): the validation-selected test accuracy in points, mean over trials, its
-    standard error (0 for one trial), the trials, and the mean weights kept."""
+    """Per (network, variant, keep): the validation-selected test accuracy in points, mean over trials, and the
+    mean weights kept."""
     g = selected.assign(acc=100 * selected["test_acc_selected"]).groupby(["network", "variant", "keep"], sort=False)
-    out = g.agg(acc=("acc", "mean"), sd=("acc", "std"), trials=("acc", "size"), params_kept=("params_kept", "mean"))
-    out["se"] = (out["sd"] / np.sqrt(out["trials"])).fillna(0.0)
-    return out.drop(columns="sd").reset_index()
+    return g.agg(acc=("acc", "mean"), params_kept=("params_kept", "mean")).reset_index()
 
 
 def claims_pe(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
