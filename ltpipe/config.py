@@ -112,16 +112,30 @@ def validate(config: dict[str, Any], schema_path: str | os.PathLike = SCHEMA_PAT
 
 
 def _cross_checks(config: dict[str, Any]) -> list[str]:
-    """What the schema cannot say: every PE network has its learning rate and epoch budgets."""
+    """What the schema cannot say: every PE network has its learning rate and epoch budgets; a tensor
+    initialisation has r >= k (it estimates a k-dimensional subspace of R^r); a ball needs its lam."""
+    lines = []
+    for exp, section in (config.get("zhang2021") or {}).items():
+        if not isinstance(section, dict) or "init" not in section or exp == "z6":
+            continue
+        inits = section["init"] if isinstance(section["init"], list) else [section["init"]]
+        if {"tensor", "matched"} & set(inits):
+            small = [r for r in section.get("r", []) if isinstance(r, int) and r < section.get("k", 0)]
+            if small:
+                lines.append(
+                    f"  zhang2021.{exp}.r: {small} below k = {section['k']}; the tensor initialisation needs r >= k"
+                )
+        if "ball" in inits and "lam" not in section:
+            lines.append(f"  zhang2021.{exp}: init ball needs lam (the ball's distance from W~*)")
     pe = config.get("pensia2020", {}).get("pe")
-    if not isinstance(pe, dict):
-        return []
-    return [
-        f"  pensia2020.pe.{key}: no value for network {network} (pensia2020.pe.networks lists it)"
-        for key in ("lr", "epochs")
-        for network in pe["networks"]
-        if network not in pe[key]
-    ]
+    if isinstance(pe, dict):
+        lines += [
+            f"  pensia2020.pe.{key}: no value for network {network} (pensia2020.pe.networks lists it)"
+            for key in ("lr", "epochs")
+            for network in pe["networks"]
+            if network not in pe[key]
+        ]
+    return lines
 
 
 def gpu_hint() -> bool:

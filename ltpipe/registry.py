@@ -204,6 +204,29 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         commands={"zhang2021-trials": _AGD_TRIALS},
     ),
     Experiment(
+        id="zt",
+        study="zhang2021",
+        title="Algorithm 1's tensor initialisation, and AGD from it",
+        engine="agd",
+        tables=("trials",),
+        gathered=("trials",),
+        figures=(
+            Figure(
+                "zt",
+                ("trials",),
+                "Zhang et al. 2021, Algorithm 1's tensor initialisation (Zhong et al. 2017's method of moments on "
+                "the pooled input x^ = K^(-1/2) sum_j x_Omega_j; the fourth moment in place of the third, which "
+                "vanishes for ReLU): (a) relative error of W(0) against the number of samples N, one colour per r "
+                "(median and interquartile range over trials); dashed: the part of it that comes from estimating "
+                "the moments (distance to the same method run on the exact moments), dotted: N^(-1/2). (b) success "
+                f"rate of AGD from the tensor start (solid) and from a ball at the same relative distance on the "
+                f"same trials (dashed); {_SUCCESS}.",
+            ),
+        ),
+        claims=("zt.error_rate", "zt.succeeds", "zt.no_worse_than_ball", "zt.budget"),
+        commands={"zhang2021-trials": _AGD_TRIALS},
+    ),
+    Experiment(
         id="z6",
         study="zhang2021",
         title="IMP with AGD on the sparse teacher",

@@ -3,8 +3,9 @@
 In a zhang2021 section ``r`` is always a list (one job per r). Any of
 ``lam``, ``n_samples``, ``noise_level`` given as a list is a *problem* axis:
 each grid point gets its own teachers, data and initialisations, as in the
-paper. ``beta`` or ``eta`` given as a list is a *method* axis: every method
-value runs on the same problems, so GD and AGD are compared pairwise (Z3).
+paper. ``beta``, ``eta`` or ``init`` given as a list is a *method* axis: every
+method value runs on the same problems, so GD and AGD are compared pairwise
+(Z3), and so are the initialisations (ZT).
 A trial's seed derives from (base seed, study, experiment id, r,
 problem-axis values, trial index) only.
 """
@@ -20,8 +21,8 @@ from ltpipe.seeds import derive_seed
 __all__ = ["METHOD_AXES", "PROBLEM_AXES", "job_args", "problem_axes", "teacher_section", "trial_specs", "values"]
 
 PROBLEM_AXES = ("lam", "n_samples", "noise_level")
-METHOD_AXES = ("eta", "beta")
-DEFAULTS: dict[str, Any] = {"noise_level": 0.0}
+METHOD_AXES = ("eta", "beta", "init")
+DEFAULTS: dict[str, Any] = {"noise_level": 0.0, "init": "ball"}
 
 
 def values(cfg: dict[str, Any], key: str) -> list[Any]:

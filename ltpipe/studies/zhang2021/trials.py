@@ -11,8 +11,10 @@ AGD are compared pairwise in Z3). A trial's seed derives from
 Tables (one row per trial unless said):
 
 - ``teachers`` (see :mod:`ltpipe.teacher`), one row per trial and neuron.
-- ``trials``: r, lam, n_samples, noise_level, eta, beta, trial, seed, k, d,
-  iterations, rel_error (||W - W~*||_F / ||W~*||_F at the stop), rel_change
+- ``trials``: r, lam, n_samples, noise_level, eta, beta, init, trial, seed,
+  k, d, init_error (||W(0) - W~*||_F / ||W~*||_F), init_margin, init_floor,
+  init_estimation (tensor starts, see :func:`initial_points`; NaN
+  otherwise), iterations, rel_error (||W - W~*||_F / ||W~*||_F at the stop), rel_change
   (the last relative step), success (rel_error < success_tol), diverged (a
   non-finite iterate), converged (stopped by the step tolerance ``tol``),
   stop (why it stopped: ``converged``; ``capped`` at ``max_iter`` while its
@@ -31,6 +33,15 @@ Tables (one row per trial unless said):
   exp(slope) of log rel_error vs iteration), fit_start, fit_end (iterations
   of the fit window: from the first error <= fit.upper to the last error >=
   fit.lower), r2 (of the log-linear fit), n_points.
+
+``init`` (a method axis; default ``ball``) picks W(0): ``ball`` (Sec. 5: at
+relative distance ``lam`` from W~*, see :func:`ltpipe.data.teacher.ball_init`),
+``tensor`` (Algorithm 1's tensor initialisation from the trial's own training
+data, :func:`ltpipe.engines.tensor_init.tensor_init`; ``lam`` is not used) or
+``matched`` (a ball at the relative distance the tensor initialisation reached
+on the same trial: the same error without its direction, which tells what the
+tensor method's direction is worth). Its settings are the section's
+``tensor`` mapping (restarts, power_iters, subspace_iters).
 """
 
 from __future__ import annotations
@@ -53,13 +64,15 @@ from ltpipe.config import job_parser, resolve_dtype, start_job
 from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
 from ltpipe.data.teacher import ball_init, build_problems
 from ltpipe.engines.agd import curvature, run_agd
+from ltpipe.engines.tensor_init import population_moments, tensor_init
 from ltpipe.tables import read_table, write_table
 
-__all__ = ["fit_rates", "run_trials"]
+__all__ = ["INITS", "fit_rates", "initial_points", "run_trials"]
 
 log = logging.getLogger(__name__)
 
 STUDY = "zhang2021"
+INITS = ("ball", "tensor", "matched")
 # identity columns of a curve (one trial under one method), in sort order
 CURVE_KEYS = ("r", *METHOD_AXES, *PROBLEM_AXES, "trial", "seed")
 
@@ -84,6 +97,64 @@ def _curve_rows(history: torch.Tensor, iterations: torch.Tensor, record_every: i
     out["iteration"] = ri * record_every
     out["rel_error"] = history.numpy()[ri, bi]
     return out.sort_values([*meta.columns, "iteration"], kind="stable").reset_index(drop=True)
+
+
+def _rel(W: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(W - target, dim=(1, 2)) / torch.linalg.vector_norm(target, dim=(1, 2))
+
+
+def initial_points(cfg: dict[str, Any], inits: Sequence[str], chunk: pd.DataFrame, problems) -> dict[str, tuple]:
+    """{init: (W0 (B, d, K), {column: (B,) values})} for the trials of one batch.
+
+    The tensor initialisation is computed once and shared by ``tensor`` and
+    ``matched``; ``matched`` draws its direction from the trial's "init"
+    stream, as ``ball`` does. A tensor start's columns: ``init_margin``,
+    ``init_floor`` (the relative error of the same method on the population
+    moments, in closed form: what x^'s moments cannot see) and
+    ``init_estimation`` (||W(0) - W_pop(0)||_F / ||W~*||_F, the part of the
+    error that comes from estimating the moments from N samples).
+    """
+    unknown = sorted(set(inits) - set(INITS))
+    if unknown:
+        raise ValueError(f"init must be one of {', '.join(INITS)}; got {', '.join(map(str, unknown))}")
+    seeds = chunk["seed"].tolist()
+    out: dict[str, tuple] = {}
+    nan = np.full(len(chunk), np.nan)
+    blank = {"init_margin": nan, "init_floor": nan, "init_estimation": nan}
+    if "ball" in inits:
+        lam = chunk["lam"].to_numpy(dtype=float)
+        if np.isnan(lam).any():
+            raise ValueError("init: ball needs lam in the experiment's section")
+        W = ball_init(seeds, problems.target, problems.mask, lam, cfg.get("distance", "relative"))
+        out["ball"] = (W, blank)
+    if {"tensor", "matched"} & set(inits):
+        opts = dict(cfg.get("tensor", {}))
+        started = time.perf_counter()
+        res = tensor_init(problems.X, problems.y, problems.mask, seeds, **opts)
+        seconds = time.perf_counter() - started
+        W = res.W.to(problems.target)
+        pop = tensor_init(
+            problems.X, problems.y, problems.mask, seeds, moments=population_moments(problems.target, problems.mask),
+            **opts,
+        ).W.to(problems.target)  # fmt: skip
+        norm = torch.linalg.vector_norm(problems.target, dim=(1, 2))
+        cols = {
+            "init_margin": res.score_margin.numpy(),
+            "init_floor": _rel(pop, problems.target).double().cpu().numpy(),
+            "init_estimation": (torch.linalg.vector_norm(W - pop, dim=(1, 2)) / norm).double().cpu().numpy(),
+        }
+        log.info(
+            "tensor initialisation of %d trials: %.1f s, at most %d power iterations, median relative error %.3g",
+            len(seeds),
+            seconds,
+            int(res.power_iterations.max()),
+            float(_rel(W, problems.target).median()),
+        )
+        out["tensor"] = (W, cols)
+        if "matched" in inits:
+            radius = _rel(W, problems.target).double().cpu().numpy()
+            out["matched"] = (ball_init(seeds, problems.target, problems.mask, radius, "relative"), blank)
+    return out
 
 
 def run_trials(
@@ -111,7 +182,7 @@ def run_trials(
     if "noise_level" not in specs:
         specs["noise_level"] = float(cfg.get("noise_level", 0.0))
     if "lam" not in specs:
-        specs["lam"] = float(cfg["lam"])
+        specs["lam"] = float(cfg.get("lam", np.nan))
     itemsize = torch.finfo(dtype).bits // 8
     trial_parts, curve_parts = [], []
     jobs = []
@@ -135,16 +206,11 @@ def run_trials(
             continue
         rows = teachers[teachers["seed"].isin(chunk["seed"])]
         problems = build_problems(rows, n_samples, chunk["noise_level"].to_numpy(), dtype=dtype, device=device)
-        W0 = ball_init(
-            chunk["seed"].tolist(),
-            problems.target,
-            problems.mask,
-            chunk["lam"].to_numpy(),
-            cfg.get("distance", "relative"),
-        )
+        starts = initial_points(cfg, [m["init"] for m in methods], chunk, problems)
         h_min, h_max = curvature(problems.X, problems.mask, problems.target)
         batch_trials, batch_curves = [], []
         for method in methods:
+            W0, extra = starts[method["init"]]
             res = run_agd(
                 problems.X,
                 problems.y,
@@ -161,6 +227,9 @@ def run_trials(
                 record_every=record_every,
             )
             out = chunk.drop(columns=["r_star"]).assign(**method).reset_index(drop=True)
+            out["init_error"] = _rel(W0, problems.target).double().cpu().numpy()
+            for name, col in extra.items():
+                out[name] = col
             out["iterations"] = res.iterations.numpy()
             out["rel_error"] = res.rel_error.double().numpy()
             out["rel_change"] = res.rel_change.double().numpy()
