@@ -308,3 +308,15 @@ def test_zt_figure_draws_every_r_and_both_starts():
     # the error panel has W(0) and its estimation part per r, and the N^-1/2 guide
     assert len(ax_e.lines) == 2 * 2 + 1
     np.testing.assert_allclose(ax_s.lines[0].get_ydata(), [0.3, 0.8, 1.0, 1.0])
+
+
+def test_z2_to_z5_sections_can_start_from_the_tensor_initialisation():
+    cfg = {**ZT, "n_samples": 2000, "init": "tensor", "lam": 0.1, "distance": "relative"}
+    del cfg["tensor"]  # the engine's defaults
+    teachers = make_teachers("zhang2021", "z4", cfg, 4, 3)
+    trials, _ = run_trials(cfg, teachers)
+    assert (trials["init"] == "tensor").all() and len(trials) == 3
+    # W(0) is the tensor method's, not a ball at lam = 0.1
+    assert (trials["init_error"] > 0.11).any() and trials["init_floor"].notna().all()
+    ball, _ = run_trials({**cfg, "init": "ball"}, teachers)
+    np.testing.assert_allclose(ball["init_error"], 0.1, rtol=1e-12)

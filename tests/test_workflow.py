@@ -30,6 +30,7 @@ REQUIRED = {
     "zhang2021/z3/rates.parquet": ["r", "beta", "trial", "rate", "fit_start", "fit_end", "r2"],
     "zhang2021/z4/trials.parquet": ["r", "n_samples", "trial", "seed", "iterations", "rel_error", "success"],
     "zhang2021/z5/trials.parquet": ["r", "noise_level", "trial", "seed", "rel_error"],
+    "zhang2021/zt/trials.parquet": ["r", "n_samples", "init", "trial", "seed", "init_error", "init_floor", "success"],
     "pensia2020/pl/trials.parquet": ["distribution", "n", "trial", "worst_error"],
     "pensia2020/pl/needed.parquet": ["distribution", "eps", "n_needed"],
     "zhang2021/z6/rounds.parquet": [
@@ -220,6 +221,8 @@ def test_reruns_only_what_changed(runs, tmp_path):
     figure = {"figure": 1, **claims}
     assert edited(**{"zhang2021/z7/n_samples": [100, 150, 200]}) == {"zhang2021_z7": 1, "gather": 2, **figure}
     assert edited(**{"zhang2021/z6/n_samples": [60, 90, 120]}) == {"zhang2021_z6": 1, "gather": 1, **figure}
+    # ZT: the tensor method's settings rerun its trials job, not its teachers
+    assert edited(**{"zhang2021/zt/tensor/restarts": 6}) == {"zhang2021_trials": 1, "gather": 1, **figure}
     # the PS target does not depend on eps: only the solve reruns
     assert edited(**{"pensia2020/ps/eps": 0.05}) == {"pensia2020_ps_solve": 1, **figure}
     assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {"pensia2020_pl_needed": 1, **figure}
@@ -240,12 +243,16 @@ def test_reruns_only_what_changed(runs, tmp_path):
 
     # the registry is read to build the DAG only: editing it reruns nothing
     assert edit("registry") == {}
-    assert edit("plotting") == {"figure": 11, "all": 1}
+    assert edit("plotting") == {"figure": 12, "all": 1}
     assert edit("studies/pensia2020/figures") == {"figure": 4, "all": 1}
-    assert edit("studies/zhang2021/claims") == {"claims_experiment": 6, "claims": 1, "all": 1}
+    assert edit("studies/zhang2021/claims") == {"claims_experiment": 7, "claims": 1, "all": 1}
     jobs = edit("engines/agd")
     assert "zhang2021_teachers" not in jobs
-    assert jobs["zhang2021_trials"] == 6 and jobs["zhang2021_trials_curves"] == 2 and jobs["zhang2021_z6"] == 2
+    assert jobs["zhang2021_trials"] == 7 and jobs["zhang2021_trials_curves"] == 2 and jobs["zhang2021_z6"] == 2
+    # the tensor initialisation reruns the AGD trial jobs (Z2-Z5 can start from it, ZT does), not Z6
+    jobs = edit("engines/tensor_init")
+    assert jobs["zhang2021_trials"] == 7 and jobs["zhang2021_trials_curves"] == 2
+    assert "zhang2021_z6" not in jobs and "zhang2021_teachers" not in jobs
     assert "pensia2020_pl_trials" not in jobs and "zhang2021_z7" not in jobs and "mnist" not in jobs
     # pruning code reruns the IMP jobs only; the PS target trains without it
     jobs = edit("engines/prune")
@@ -278,7 +285,7 @@ def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
     done = len(list(parts.glob("*/parts/*.trials.parquet")))
     snakemake(where, "--unlock")  # a hard kill leaves the lock behind (Ctrl-C would not)
     jobs = planned(where)
-    total_parts = sum(len(ZHANG_R(where, exp)) for exp in ("z2", "z3", "z4", "z5"))
+    total_parts = sum(len(ZHANG_R(where, exp)) for exp in ("z2", "z3", "z4", "z5", "zt"))
     left = jobs.get("zhang2021_trials", 0) + jobs.get("zhang2021_trials_curves", 0)
     assert total_parts - done <= left <= total_parts - done + 1
     snakemake(where, "--cores", "2")

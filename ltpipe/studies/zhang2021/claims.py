@@ -1,4 +1,4 @@
-"""Zhang et al. 2021's claims (Figs. 2-7), computed from the experiments' Parquet tables.
+"""Zhang et al. 2021's claims (Figs. 2-7, and ZT), computed from the experiments' Parquet tables.
 
 Experiment ``EXP``'s claims are ``claims_EXP(tables, thresholds) -> rows``
 (see :mod:`ltpipe.claims` for the row format and the driver).

@@ -1,4 +1,4 @@
-"""Zhang et al. 2021's figures (Figs. 2-7), drawn from the experiments' Parquet tables.
+"""Zhang et al. 2021's figures (Figs. 2-7, and ZT), drawn from the experiments' Parquet tables.
 
 Each figure ``FIG`` is ``fig_FIG(tables, plot)``: ``tables`` the experiment's
 tables by name, ``plot`` the figure's own settings (see :mod:`ltpipe.plotting`).
