@@ -407,8 +407,9 @@ def claims_zt(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
             tag = f"r={r}" if len(groups) == 1 else f"r={r},eta={eta:g}"
             med = g.groupby("n_samples")[["init_estimation", "init_error", "init_floor"]].median()
             top = med.tail(int(c["fit_points"]))
-            ok = top["init_estimation"] > 0
-            slope, _, r2 = linear_fit(np.log10(top.index[ok]), np.log10(top["init_estimation"][ok]), min_points=3)
+            ok = (top["init_estimation"] > 0).to_numpy()
+            x, y = np.log10(top.index.to_numpy(dtype=float)[ok]), np.log10(top["init_estimation"].to_numpy()[ok])
+            slope, _, r2 = linear_fit(x, y, min_points=3)
             rows.append(
                 claim_row(
                     f"zt.error_rate[{tag}]",
@@ -449,7 +450,9 @@ def claims_zt(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
                     gap,
                     "<=",
                     c["max_gap"],
-                    f"matched-ball success rate per N ({fmt(mrate.index)}): {fmt(mrate)}; tensor: {fmt(rate)}",
+                    f"matched-ball success rate per N ({fmt(mrate.index)}): {fmt(mrate)}; tensor: {fmt(rate)}"
+                    if mrate.notna().any()
+                    else "no matched-ball trials (the section's init lacks matched)",
                 )
             )
     rows.append(budget_claim("zt", "zt", trials, c["max_capped"]))

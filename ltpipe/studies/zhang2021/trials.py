@@ -41,7 +41,8 @@ data, :func:`ltpipe.engines.tensor_init.tensor_init`; ``lam`` is not used) or
 ``matched`` (a ball at the relative distance the tensor initialisation reached
 on the same trial: the same error without its direction, which tells what the
 tensor method's direction is worth). Its settings are the section's
-``tensor`` mapping (restarts, power_iters, subspace_iters).
+``tensor`` mapping (restarts, power_iters, subspace_iters, rtol; see
+:func:`ltpipe.engines.tensor_init.tensor_init`).
 """
 
 from __future__ import annotations
