@@ -161,15 +161,14 @@ def empirical_moments(X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> M
     y is centred (its mean subtracted) in every moment; since E[He_l(x^)] = 0
     this leaves the expectations unchanged and lowers their variance.
     """
-    b, n, d = X.shape
+    _, n, d = X.shape
     index = support_index(mask)
     k, r = index.shape[1], index.shape[2]
     A = pooling_matrix(index, d, X.dtype)
     S = _per_trial(lambda a: a @ a.T, A)
     yc = y - y.mean(dim=1, keepdim=True)
-    # each neuron's inputs x_{n, Omega_j} (B, N, K, r), and x^_n = K^{-1/2} sum_j x_{n, Omega_j}
-    Xj = X.gather(2, index.reshape(b, 1, k * r).expand(b, n, k * r)).view(b, n, k, r)
-    Xh = Xj.sum(2) / math.sqrt(k)
+    # x^_n = A x_n = K^{-1/2} sum_j x_{n, Omega_j}: one product with the data, nothing gathered per neuron
+    Xh = _per_trial(lambda x, a: x @ a.T, X, A)
     m1 = _per_trial(lambda x, w: w @ x, Xh, yc) / n
     # E[y x^ x^T]; the - E[y] S term of He_2 is 0 once y is centred
     M2 = _per_trial(lambda x, w: x.T @ (w.unsqueeze(1) * x), Xh, yc) / n
@@ -188,12 +187,14 @@ def empirical_moments(X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> M
         return _per_trial(one, Xh, yc, P, S)
 
     def local(v: torch.Tensor) -> torch.Tensor:
-        def one(xj: torch.Tensor, w: torch.Tensor, vv: torch.Tensor) -> torch.Tensor:
-            # (x_{n, Omega_j} . v_jk) for every neuron j and candidate k: (N, K, K)
-            proj = torch.stack([xj[:, j] @ vv[j].T for j in range(k)], dim=1)
-            return (w @ proj.square().reshape(n, k * k)).view(k, k) / n
+        def one(x: torch.Tensor, w: torch.Tensor, vv: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            # x_{n, Omega_j} . v_jk = x_n . (v_jk placed on Omega_j): every (j, k) in one product with the data
+            placed = torch.zeros(k, k, d, dtype=x.dtype, device=x.device)
+            placed.scatter_(2, idx.unsqueeze(1).expand(k, k, r), vv)
+            proj = x @ placed.reshape(k * k, d).T  # (N, K K)
+            return (w @ proj.square()).view(k, k) / n
 
-        return _per_trial(one, Xj, yc, v)
+        return _per_trial(one, X, yc, v, index)
 
     return Moments(m1=m1, M2=M2, S=S, A=A, index=index, fourth=fourth, local=local)
 
