@@ -74,7 +74,8 @@ class Experiment:
 
     ``engine`` names the rules that compute it (``workflow/rules``): ``agd``
     (one trials job per r, Z2-Z5), ``imp-teacher``, ``imp-mnist``, ``pl``,
-    ``ps``, ``edgepopup`` (one job per network and variant, PE). ``gathered``
+    ``ps``, ``edgepopup`` (one job per network and variant, PE), ``construct`` (PC and MW, whose tables
+    one job writes for both: the same random networks pruned by both rules), ``mn``. ``gathered``
     are the tables concatenated from per-job parts;
     ``claim_tables`` the tables the claims read (default: all); ``needs`` the
     data nodes it reads (``mnist``); ``commands`` its ``ltpipe`` subcommands as
@@ -361,6 +362,80 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             "pensia2020-pl-trials": "ltpipe.studies.pensia2020.pl:pl_trials_main",
             "pensia2020-pl-needed": "ltpipe.studies.pensia2020.pl:pl_needed_main",
         },
+    ),
+    Experiment(
+        id="pc",
+        study="pensia2020",
+        title="the subset-sum construction (Lemma 1-3, Theorem 1) against Malach et al.'s, as real pruned networks",
+        engine="construct",
+        tables=("single", "network", "ps"),
+        needs=("mnist",),
+        figures=(
+            Figure(
+                "pc_mw",
+                ("single", "network", "ps"),
+                "Pensia et al. 2020 (Lemma 1-3, Theorem 1) against Malach et al. 2020 (Theorem 2.1): target networks "
+                "found inside random ones by binary masks only. (a) One weight (Lemma 1): the exact sup over |x| <= 1 "
+                "and over targets w on a grid in [-1, 1] of |w x - g(x)|, median and interquartile range over "
+                "trials, against the random weights of g (log-log). The subset-sum construction's error falls "
+                "exponentially in the width (a curve bending down), the single-product construction's like a power "
+                "of it (a straight line). (b) Random ReLU targets of depth 2 and 4 (spectral norm 1 per layer): sup "
+                "over the unit ball of ||f(x) - g(x)|| (sampled and gradient-searched, a lower bound) against the "
+                "random 2l-layer network's parameters, both rules on the same random networks. (c) The trained PS "
+                "target: test accuracy of the pruned network against the random network's parameters; the line is "
+                "the target's accuracy.",
+            ),
+        ),
+        claims=("pc.exponential", "pc.beats_power", "pc.width_log", "pc.fewer_weights", "pc.ps_accuracy"),
+        commands={
+            "pensia2020-pc-construct": "ltpipe.studies.pensia2020.pc:construct_main",
+            "pensia2020-pc-ps": "ltpipe.studies.pensia2020.pc:construct_ps_main",
+        },
+    ),
+    Experiment(
+        id="mw",
+        study="malach2020",
+        title="weight-subnetworks by one random product per weight (Theorem 2.1), built beside PC",
+        engine="construct",
+        tables=("single", "network", "ps"),
+        needs=("mnist",),
+        figures=(
+            Figure(
+                "mw",
+                ("single", "network"),
+                "Malach et al. 2020 (Theorem 2.1, Lemma A.1): each target weight approximated by the one product of "
+                "random weights closest to it (with w x = w relu(x) - w relu(-x) for the sign), on the random "
+                "networks of PC. (a) One weight: the exact sup error over |x| <= 1 and a grid of targets in [-1, 1] "
+                "against the width factor n (log-log); (b) random targets of depth 2 and 4: the sup over the unit "
+                "ball. Dashed: the least-squares power law, its exponent in the legend. A straight line is an error "
+                "polynomial in the width, so a width polynomial in 1/eps.",
+            ),
+        ),
+        claims=("mw.power", "mw.beats_exponential", "mw.width_poly", "mw.ps_accuracy"),
+    ),
+    Experiment(
+        id="mn",
+        study="malach2020",
+        title="neuron-subnetworks (Remark 3.5) against random features (Theorem 3.2, 3.3)",
+        engine="mn",
+        tables=("trials",),
+        needs=("mnist",),
+        figures=(
+            Figure(
+                "mn",
+                ("trials",),
+                "Malach et al. 2020 (Theorem 3.2, Theorem 3.3, Remark 3.5): pruning whole neurons of a random "
+                "two-layer network of width k m (m blocks of k; a neuron kept when its random second-layer weight "
+                "is within delta of its block's fitted readout; the blocks averaged) against the random-features "
+                "model of k features fitted by least squares. (a) A single ReLU neuron relu(<w*, x>), x ~ N(0, I_d): "
+                "relative test error against d at fixed k and m, with weight pruning of the same neuron (PC and MW, "
+                "widths growing with d as their theorems prescribe). (b, c) Two MNIST digits as a finite dataset "
+                "(unit-norm images, +1 / -1 targets): relative training error and test accuracy against k. Median "
+                "and interquartile range over trials.",
+            ),
+        ),
+        claims=("mn.tracks", "mn.degrades", "mn.weight_pruning_holds"),
+        commands={"malach2020-mn": "ltpipe.studies.malach2020.mn:mn_main"},
     ),
 )
 

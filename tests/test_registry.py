@@ -165,6 +165,12 @@ def test_real_code_inputs():
     z6 = rel("studies.zhang2021.z6")
     assert {"engines/agd.py", "engines/prune.py", "data/teacher.py", "data/grid.py"} <= z6
     assert "registry.py" not in rel("plotting", "claims", "studies.zhang2021.figures", "studies.zhang2021.claims")
+    pc = rel("studies.pensia2020.pc")
+    assert {"engines/construct.py", "engines/subsetsum.py", "data/mnist_subsets.py", "seeds.py"} <= pc
+    assert not pc & {"engines/train.py", "studies/pensia2020/ps.py", "engines/random_features.py"}
+    mn = rel("studies.malach2020.mn")
+    assert {"engines/random_features.py", "engines/construct.py", "data/mnist.py"} <= mn
+    assert not mn & {"engines/train.py", "data/mnist_subsets.py"}
 
 
 def test_drivers_find_study_code_by_convention():

@@ -67,6 +67,13 @@ REQUIRED = {
         "seed",
     ],
     "pensia2020/pe/selected.parquet": ["epochs_selected", "test_acc_selected", "test_acc_max_over_budgets"],
+    "pensia2020/pc/single.parquet": ["construction", "n", "random_weights", "trial", "seed", "target", "error"],
+    "pensia2020/pc/network.parquet": ["construction", "target", "n", "trial", "error", "params_random", "params_kept"],
+    "pensia2020/pc/ps.parquet": ["construction", "n", "error", "target_acc", "pruned_acc", "agreement"],
+    "malach2020/mw/single.parquet": ["construction", "n", "trial", "target", "error"],
+    "malach2020/mw/network.parquet": ["construction", "target", "n", "trial", "error", "params_random"],
+    "malach2020/mw/ps.parquet": ["construction", "n", "error", "pruned_acc"],
+    "malach2020/mn/trials.parquet": ["task", "method", "d", "k", "m", "trial", "seed", "train_error", "test_error"],
     "claims.parquet": ["id", "claim", "value", "threshold", "verdict"],
 }
 
@@ -230,6 +237,13 @@ def test_reruns_only_what_changed(runs, tmp_path):
     pe_after = {"gather": 1, "pensia2020_pe_select": 1, **figure}
     assert edited(**{"pensia2020/pe/lr/lenet5": 0.02}) == {"pensia2020_pe": 4, **pe_after}
     assert edited(**{"pensia2020/pe/networks": ["fc2", "lenet5", "fc4"]}) == {"pensia2020_pe": 4, **pe_after}
+    # PC and MW: the PS target's widths rerun only that job (its tables feed both experiments); MW's plot
+    # settings only its figure; MN's settings only MN
+    both = {"figure": 2, "claims_experiment": 2, "claims": 1, "all": 1}
+    assert edited(**{"pensia2020/pc/ps/n": [4, 6]}) == {"construct_ps": 1, **both}
+    assert edited(**{"malach2020/mw/network/n": [2, 8, 16]}) == {"construct_random": 1, **both}
+    assert edited(**{"malach2020/mw/plot/dpi": 120}) == {"figure": 1, "all": 1}
+    assert edited(**{"malach2020/mn/neuron/m": 12}) == {"malach2020_mn": 1, **figure}
 
     def edit(module):
         path = one / "ltpipe" / f"{module}.py"
@@ -243,8 +257,8 @@ def test_reruns_only_what_changed(runs, tmp_path):
 
     # the registry is read to build the DAG only: editing it reruns nothing
     assert edit("registry") == {}
-    assert edit("plotting") == {"figure": 12, "all": 1}
-    assert edit("studies/pensia2020/figures") == {"figure": 4, "all": 1}
+    assert edit("plotting") == {"figure": 15, "all": 1}
+    assert edit("studies/pensia2020/figures") == {"figure": 5, "all": 1}
     assert edit("studies/zhang2021/claims") == {"claims_experiment": 7, "claims": 1, "all": 1}
     jobs = edit("engines/agd")
     assert "zhang2021_teachers" not in jobs
@@ -264,6 +278,12 @@ def test_reruns_only_what_changed(runs, tmp_path):
     # the supermask engine reruns PE's jobs and nothing else that trains
     jobs = edit("engines/supermask")
     assert jobs["pensia2020_pe"] == 8 and "zhang2021_z7" not in jobs and "pensia2020_ps_target" not in jobs
+    # the constructions' engine reruns the jobs that build networks from it, nothing that trains
+    jobs = edit("engines/construct")
+    assert jobs["construct_random"] == 1 and jobs["construct_ps"] == 1 and jobs["malach2020_mn"] == 1
+    assert "pensia2020_ps_target" not in jobs and "pensia2020_ps_solve" not in jobs and "zhang2021_z7" not in jobs
+    jobs = edit("engines/random_features")
+    assert jobs["malach2020_mn"] == 1 and "construct_random" not in jobs and "construct_ps" not in jobs
     # editing Z7's module reruns Z7 only, not the PS target that shares its data and training loop
     jobs = edit("studies/zhang2021/z7")
     assert jobs["zhang2021_z7"] == 4 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
@@ -307,7 +327,7 @@ def test_offline_without_mnist_the_rest_runs_and_its_claims_say_not_run(tmp_path
     snakemake(where, "--cores", "2")  # finishes: nothing that needs MNIST is asked for
     claims = read_table(where / "results" / "claims.parquet")
     needs = {e.id for e in registry.EXPERIMENTS if "mnist" in e.needs}
-    assert needs == {"z7", "ps", "pe"}
+    assert needs == {"z7", "ps", "pe", "pc", "mw", "mn"}
     for e in registry.EXPERIMENTS:
         rows = claims[claims["id"].str.startswith(f"{e.id}.")]
         if e.id in needs:

@@ -152,6 +152,14 @@ def pe_job_json(wildcards):
     return as_json(job)
 
 
+def construct_json(parts):
+    """A construction job's settings: PC's and MW's ``parts`` of their sections (so editing the PS target's
+    widths reruns only that job, and plot or claims settings none)."""
+    return as_json(
+        {e: {k: v for k, v in section(e).items() if k in parts} for e in ("pc", "mw")}
+    )
+
+
 def ps_training():
     """The PS settings the target depends on (editing eps keeps the trained target)."""
     return {k: cfg("ps")[k] for k in PS_TRAINING}

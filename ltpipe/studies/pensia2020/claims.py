@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltpipe.analysis import linear_fit
 from ltpipe.claims import claim_row, fmt, spearman, trend_claims
 
-__all__ = ["claims_pe", "claims_pl", "claims_ps"]
+__all__ = ["claims_pc", "claims_pe", "claims_pl", "claims_ps", "error_curves", "fits", "width_needed", "width_note"]
 
 
 def claims_pl(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
@@ -177,4 +178,135 @@ def claims_pe(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
                           f"the dense baseline", gap.min(), "<=", c["max_baseline_gap"],
                           note + f"; best at keep {best:g} ({part.loc[best, 'acc']:.2f}%)")
             )  # fmt: skip
+    return rows
+
+
+def error_curves(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, pd.DataFrame]]:
+    """Per part (``single``, ``network:depth<l>``) and construction: the median over trials of the error at
+    each n, with the random network's parameters; for a single weight the error of a trial is its sup over
+    the grid of targets (Lemma 1's "for every w")."""
+    out = []
+    if "single" in tables and len(tables["single"]):
+        s = tables["single"]
+        worst = s.groupby(["construction", "n", "trial"], sort=True).agg(
+            error=("error", "max"), params=("random_weights", "first")
+        )
+        for c, g in worst.groupby(level="construction", sort=False):
+            curve = g.groupby(level="n").agg(error=("error", "median"), params=("params", "first")).reset_index()
+            out.append(("single", str(c), curve))
+    for name in ("network", "ps"):
+        if name not in tables or not len(tables[name]):
+            continue
+        for (target, c), g in tables[name].groupby(["target", "construction"], sort=False):
+            curve = g.groupby("n").agg(error=("error", "median"), params=("params_random", "first")).reset_index()
+            out.append((f"network:{target}", str(c), curve))
+    return out
+
+
+def fits(curve: pd.DataFrame) -> dict[str, float]:
+    """Least-squares lines of ln(error) on n (exponential decay: r2_exp, rate = -slope per unit of n) and
+    on ln(n) (a power law: r2_power, exponent = slope), over the points with a positive error."""
+    ok = curve[curve["error"] > 0]
+    y = np.log(ok["error"].to_numpy(dtype=float))
+    n = ok["n"].to_numpy(dtype=float)
+    slope_e, _, r2_e = linear_fit(n, y)
+    slope_p, _, r2_p = linear_fit(np.log(n), y)
+    return {"r2_exp": r2_e, "rate": -slope_e, "r2_power": r2_p, "exponent": slope_p, "points": len(ok)}
+
+
+def width_needed(curve: pd.DataFrame) -> dict[str, float]:
+    """The width factor needed for each eps = 10^(-j/2) between the curve's largest and smallest median error
+    (the smallest n whose median error is <= eps), and two fits of it: n on ln(1/eps) (r2_log: a width
+    O(log 1/eps); slope = n per e-fold) and ln(n) on ln(1/eps) (r2_poly: a width eps^-p; p = exponent)."""
+    err = curve["error"].to_numpy(dtype=float)
+    n = curve["n"].to_numpy(dtype=float)
+    pos = err[err > 0]
+    if not pos.size:
+        return {"eps": [], "n_needed": [], "r2_log": float("nan"), "slope": float("nan"),
+                "r2_poly": float("nan"), "exponent": float("nan")}  # fmt: skip
+    hi, lo = np.ceil(-2 * np.log10(err.max())), np.floor(-2 * np.log10(pos.min()))
+    eps = [10 ** (-j / 2) for j in np.arange(hi, lo + 1)]
+    need = [float(n[err <= e].min()) for e in eps]
+    x = np.log(1 / np.asarray(eps)) if eps else np.array([])
+    slope, _, r2_log = linear_fit(x, need)
+    exponent, _, r2_poly = linear_fit(x, np.log(need))
+    return {"eps": eps, "n_needed": need, "r2_log": r2_log, "slope": slope, "r2_poly": r2_poly, "exponent": exponent}
+
+
+def width_note(w: dict[str, Any]) -> str:
+    return (f"n needed per eps ({fmt(w['eps'])}) = {fmt(w['n_needed'])}; n on ln(1/eps): R^2 {w['r2_log']:.3f}, "
+            f"{w['slope']:.3g} per e-fold; ln(n) on ln(1/eps): R^2 {w['r2_poly']:.3f}, "
+            f"n ~ eps^-{w['exponent']:.3g}")  # fmt: skip
+
+
+def _describe(curve: pd.DataFrame, f: dict[str, float]) -> str:
+    return (f"median error per n ({fmt(curve['n'])}) = {fmt(curve['error'])}; ln(error) on n: R^2 "
+            f"{f['r2_exp']:.3f}, {f['rate']:.3g} per unit of n; on ln(n): R^2 {f['r2_power']:.3f}, "
+            f"exponent {f['exponent']:.3g}")  # fmt: skip
+
+
+def _matched(pc: pd.DataFrame, mw: pd.DataFrame) -> tuple[float, str]:
+    """MW's random parameters at its smallest median error over PC's at the fewest parameters reaching it
+    (NaN when PC never does)."""
+    best = mw.loc[mw["error"].idxmin()]
+    reach = pc[pc["error"] <= best["error"]]
+    if not len(reach):
+        return float("nan"), f"MW's best median error {best['error']:.3g} (n = {best['n']:g}) not reached by PC"
+    first = reach.loc[reach["params"].idxmin()]
+    return float(best["params"] / first["params"]), (
+        f"MW reaches {best['error']:.3g} at n = {best['n']:g} ({best['params']:.0f} random parameters); PC reaches "
+        f"{first['error']:.3g} at n = {first['n']:g} ({first['params']:.0f})"
+    )
+
+
+def claims_pc(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """PC (Lemma 1-3, Theorem 1), per part (one weight; each random target; the PS target):
+
+    - ``pc.exponential``: the subset-sum construction's median error falls exponentially in the width
+      factor n: ln(error) on n has R^2 >= ``min_r2`` (a width O(log 1/eps));
+    - ``pc.beats_power``: that line fits better than a power law (ln(error) on ln(n)): an error that fell
+      like a power of the width, as MW's does, fails here;
+    - ``pc.width_log``: the width factor needed for eps (read off the median curve at eps = 10^(-j/2))
+      grows like log(1/eps): n on ln(1/eps) fits better than ln(n) on ln(1/eps) (a polynomial width);
+    - ``pc.fewer_weights``: to reach the smallest error Malach's construction reaches on its grid, the
+      subset-sum construction needs fewer random parameters: the ratio of MW's to PC's is >= 1;
+    - ``pc.ps_accuracy``: at PC's largest n the pruned PS target's test accuracy is within
+      ``max_acc_drop`` points of the target's.
+    """
+    rows = []
+    curves = error_curves(tables)
+    by = {(part, cons): curve for part, cons, curve in curves}
+    for (part, cons), curve in by.items():
+        if cons != "pc":
+            continue
+        f = fits(curve)
+        note = _describe(curve, f)
+        rows.append(claim_row(f"pc.exponential[part={part}]", "pc_mw",
+                              f"{part}: the subset-sum construction's error falls exponentially in n", f["r2_exp"],
+                              ">=", c["min_r2"], note))  # fmt: skip
+        rows.append(claim_row(f"pc.beats_power[part={part}]", "pc_mw",
+                              f"{part}: an exponential in n fits the subset-sum construction's error better than a "
+                              "power of n", f["r2_exp"] - f["r2_power"], ">", 0.0,
+                              note + "; value = R^2 (exponential) - R^2 (power)"))  # fmt: skip
+        w = width_needed(curve)
+        rows.append(claim_row(f"pc.width_log[part={part}]", "pc_mw",
+                              f"{part}: the subset-sum construction's width for eps grows like log(1/eps) (fits "
+                              "better than a power of 1/eps)", w["r2_log"] - w["r2_poly"], ">", 0.0,
+                              width_note(w) + "; value = R^2 (logarithmic) - R^2 (polynomial)"))  # fmt: skip
+        if (part, "mw") in by:
+            ratio, detail = _matched(curve, by[(part, "mw")])
+            rows.append(claim_row(f"pc.fewer_weights[part={part}]", "pc_mw",
+                                  f"{part}: for MW's smallest error the subset-sum construction needs fewer random "
+                                  "parameters", ratio, ">=", 1.0, detail + "; value = MW's / PC's"))  # fmt: skip
+    if "ps" in tables and len(tables["ps"]):
+        ps = tables["ps"][tables["ps"]["construction"] == "pc"]
+        if len(ps):
+            top = ps.loc[ps["n"].idxmax()]
+            drop = 100 * (top["target_acc"] - top["pruned_acc"])
+            rows.append(claim_row("pc.ps_accuracy", "pc_mw",
+                                  f"the PS target pruned out of a random network (n = {top['n']:g}) keeps its test "
+                                  f"accuracy to within {c['max_acc_drop']:g} points", drop, "<=", c["max_acc_drop"],
+                                  f"target {100 * top['target_acc']:.2f}%, pruned {100 * top['pruned_acc']:.2f}% "
+                                  f"(agreement {100 * top['agreement']:.2f}%); {top['params_kept']:.0f} of "
+                                  f"{top['params_random']:.0f} random weights kept"))  # fmt: skip
     return rows

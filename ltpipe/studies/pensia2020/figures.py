@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 
 from ltpipe.plotting import panels, setup
 
-__all__ = ["fig_pe", "fig_pl_a", "fig_pl_b", "fig_ps"]
+__all__ = ["fig_pc_mw", "fig_pe", "fig_pl_a", "fig_pl_b", "fig_ps"]
 
 
 def fig_pl_a(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
@@ -166,4 +166,43 @@ def fig_pe(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     handles.append(Line2D([], [], color="0.3", ls="--", lw=0.9, label="best over budgets (the paper's)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="x-small", frameon=False)
     fig.suptitle(plot.get("title", "Edge-popup on random networks (MNIST)"))
+    return fig
+
+
+CONSTRUCTION_LABELS = {"pc": "subset sum (Pensia et al.)", "mw": "one product (Malach et al.)"}
+
+
+def _trial_sup(single: pd.DataFrame) -> pd.DataFrame:
+    """Per construction, n and trial: the sup over the grid of targets of the exact error (Lemma 1's
+    "for every w")."""
+    g = single.groupby(["construction", "n", "trial"], sort=False)
+    return g.agg(error=("error", "max"), random_weights=("random_weights", "first")).reset_index()
+
+
+def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """PC against MW: (a) one weight, the exact sup error vs the random weights of g; (b) random targets, the
+    sup over the unit ball vs the random network's parameters; (c) the PS target's test accuracy."""
+    have_ps = "ps" in tables and len(tables["ps"])
+    fig, axes = panels(plot, 3 if have_ps else 2)
+    single = _trial_sup(tables["single"]).assign(construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS))
+    common = {"hue": "construction", "markers": True, "dashes": False, "palette": plot.get("palette", "deep")}
+    sns.lineplot(data=single, x="random_weights", y="error", style="construction", estimator="median",
+                 errorbar=("pi", 50), err_style="band", ax=axes[0], **common)  # fmt: skip
+    axes[0].set(xscale="log", yscale="log", xlabel="random weights of g (4n)",
+                ylabel="sup over |x| <= 1 and w of |wx - g(x)|", title="(a) one weight (Lemma 1)")  # fmt: skip
+    net = tables["network"].assign(construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS))
+    sns.lineplot(data=net, x="params_random", y="error", style="target", estimator="median", errorbar=("pi", 50),
+                 err_style="band", ax=axes[1], **common)  # fmt: skip
+    axes[1].set(xscale="log", yscale="log", xlabel="parameters of the random network",
+                ylabel="sup over ||x|| <= 1 of ||f(x) - g(x)||", title="(b) random targets")  # fmt: skip
+    if have_ps:
+        ps = tables["ps"].assign(construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS),
+                                 pruned_acc=lambda d: 100 * d["pruned_acc"])  # fmt: skip
+        sns.lineplot(data=ps, x="params_random", y="pruned_acc", style="construction", ax=axes[2], **common)
+        axes[2].axhline(100 * float(ps["target_acc"].iloc[0]), color="0.3", lw=1, ls=":", label="target")
+        axes[2].set(xscale="log", xlabel="parameters of the random network", ylabel="test accuracy (%)",
+                    title="(c) the PS target (784-500-10)")  # fmt: skip
+        axes[2].legend(fontsize="x-small")
+    for ax in axes[:2]:
+        ax.legend(fontsize="x-small")
     return fig

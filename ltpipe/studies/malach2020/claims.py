@@ -1,0 +1,115 @@
+"""Malach et al. 2020's claims (MW, MN), computed from the experiments' Parquet tables.
+
+Experiment ``EXP``'s claims are ``claims_EXP(tables, thresholds) -> rows``
+(see :mod:`ltpipe.claims` for the row format and the driver).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ltpipe.claims import claim_row, fmt, spearman
+from ltpipe.studies.pensia2020.claims import error_curves, fits, width_needed, width_note
+
+__all__ = ["claims_mn", "claims_mw"]
+
+
+def claims_mw(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """MW (Theorem 2.1, Lemma A.1), per part (one weight; each random target; the PS target):
+
+    - ``mw.power``: the error falls like a power of the width factor n: ln(error) on ln(n) has
+      R^2 >= ``min_r2`` (so the width for eps grows polynomially in 1/eps; the exponent is stated);
+    - ``mw.beats_exponential``: that fits better than an exponential in n (ln(error) on n): an error
+      falling exponentially, as the subset-sum construction's does, fails here;
+    - ``mw.width_poly``: the width factor needed for eps grows like a power of 1/eps: ln(n) on ln(1/eps)
+      fits better than n on ln(1/eps) (the exponent is stated);
+    - ``mw.ps_accuracy``: at MW's largest n the pruned PS target's test accuracy is within ``max_acc_drop``
+      points of the target's.
+    """
+    rows = []
+    for part, cons, curve in error_curves(tables):
+        if cons != "mw":
+            continue
+        f = fits(curve)
+        note = (f"median error per n ({fmt(curve['n'])}) = {fmt(curve['error'])}; ln(error) on ln(n): R^2 "
+                f"{f['r2_power']:.3f}, exponent {f['exponent']:.3g} (width ~ eps^{1 / f['exponent']:.3g}); on n: "
+                f"R^2 {f['r2_exp']:.3f}")  # fmt: skip
+        rows.append(claim_row(f"mw.power[part={part}]", "mw",
+                              f"{part}: the single-product construction's error falls like a power of the width",
+                              f["r2_power"], ">=", c["min_r2"], note))  # fmt: skip
+        rows.append(claim_row(f"mw.beats_exponential[part={part}]", "mw",
+                              f"{part}: a power of n fits the single-product construction's error better than an "
+                              "exponential in n", f["r2_power"] - f["r2_exp"], ">", 0.0,
+                              note + "; value = R^2 (power) - R^2 (exponential)"))  # fmt: skip
+        w = width_needed(curve)
+        rows.append(claim_row(f"mw.width_poly[part={part}]", "mw",
+                              f"{part}: the single-product construction's width for eps grows like a power of "
+                              "1/eps (fits better than log(1/eps))", w["r2_poly"] - w["r2_log"], ">", 0.0,
+                              width_note(w) + "; value = R^2 (polynomial) - R^2 (logarithmic)"))  # fmt: skip
+    if "ps" in tables and len(tables["ps"]):
+        ps = tables["ps"][tables["ps"]["construction"] == "mw"]
+        if len(ps):
+            top = ps.loc[ps["n"].idxmax()]
+            drop = 100 * (top["target_acc"] - top["pruned_acc"])
+            rows.append(claim_row("mw.ps_accuracy", "mw",
+                                  f"the PS target pruned by single products (n = {top['n']:g}) keeps its test "
+                                  f"accuracy to within {c['max_acc_drop']:g} points", drop, "<=", c["max_acc_drop"],
+                                  f"target {100 * top['target_acc']:.2f}%, pruned {100 * top['pruned_acc']:.2f}% "
+                                  f"(agreement {100 * top['agreement']:.2f}%); {top['params_kept']:.0f} of "
+                                  f"{top['params_random']:.0f} random weights kept"))  # fmt: skip
+    return rows
+
+
+def _medians(trials: pd.DataFrame, task: str, axis: str, value: str) -> pd.DataFrame:
+    t = trials[trials["task"] == task]
+    return t.pivot_table(index=axis, columns="method", values=value, aggfunc="median").sort_index()
+
+
+def claims_mn(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
+    """MN (Theorem 3.2, 3.3, Remark 3.5):
+
+    - ``mn.tracks`` (per task): neuron pruning's median error is within a factor ``max_ratio`` of the
+      random-features model of k features at every grid point (test error on the single neuron, training
+      error on the finite dataset, the quantity Theorem 3.3 bounds); the value is the largest factor either
+      way;
+    - ``mn.degrades`` (neuron pruning, random features): on the single neuron at fixed width, the median test
+      error at the largest d is at least ``min_rise`` times that at the smallest;
+    - ``mn.weight_pruning_holds`` (PC, MW): weight pruning of the same neuron, with the widths its theorem
+      prescribes, does not degrade: that ratio is at most ``max_rise``.
+    """
+    trials = tables["trials"]
+    rows = []
+    for task, axis, value in (("neuron", "d", "test_error"), ("mnist", "k", "train_error")):
+        med = _medians(trials, task, axis, value)
+        if not {"neuron_pruning", "random_features"} <= set(med.columns):
+            continue
+        ratio = med["neuron_pruning"] / med["random_features"]
+        worst = float(np.maximum(ratio, 1 / ratio).max())
+        rows.append(claim_row(f"mn.tracks[task={task}]", "mn",
+                              f"{task}: neuron pruning's {value.replace('_', ' ')} is within a factor "
+                              f"{c['max_ratio']:g} of random features' (k features) at every {axis}", worst, "<=",
+                              c["max_ratio"], f"median {value} per {axis} ({fmt(med.index)}): neuron pruning "
+                              f"{fmt(med['neuron_pruning'])}, random features "
+                              f"{fmt(med['random_features'])}"))  # fmt: skip
+    med = _medians(trials, "neuron", "d", "test_error")
+    for method in ("neuron_pruning", "random_features", "pc", "mw"):
+        if method not in med.columns:
+            continue
+        col = med[method]
+        rise = float(col.iloc[-1] / col.iloc[0])
+        note = (f"median test error per d ({fmt(med.index)}) = {fmt(col)}; Spearman of d and error "
+                f"{spearman(med.index, col):.3g}")  # fmt: skip
+        if method in ("pc", "mw"):
+            rows.append(claim_row(f"mn.weight_pruning_holds[method={method}]", "mn",
+                                  f"{method}: weight pruning of the single neuron does not degrade as d grows (error "
+                                  f"at d = {med.index[-1]} at most {c['max_rise']:g} times that at d = "
+                                  f"{med.index[0]})", rise, "<=", c["max_rise"], note))  # fmt: skip
+        else:
+            rows.append(claim_row(f"mn.degrades[method={method}]", "mn",
+                                  f"{method}: the single neuron's error grows with d at fixed width (at d = "
+                                  f"{med.index[-1]} at least {c['min_rise']:g} times that at d = {med.index[0]})",
+                                  rise, ">=", c["min_rise"], note))  # fmt: skip
+    return rows

@@ -1,0 +1,176 @@
+"""MN: neuron pruning by Remark 3.5 against random features (Malach et al. 2020, Theorem 3.2, 3.3)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_idx, write_tiny_mnist
+
+from ltpipe.data.mnist import MnistError
+from ltpipe.engines.random_features import features, fit_readout, neuron_prune, random_network, relative_error
+from ltpipe.studies.malach2020.claims import claims_mn
+from ltpipe.studies.malach2020.figures import fig_mn
+from ltpipe.studies.malach2020.mn import mnist_rows, neuron_rows, weight_pruning_n
+
+
+def test_readout_recovers_a_noise_free_random_features_target():
+    gen = np.random.default_rng(0)
+    w, _ = random_network(gen, 5, 12)
+    x = gen.standard_normal((300, 5))
+    alpha = gen.uniform(-1, 1, 12)
+    f = features(x, w)
+    assert np.allclose(fit_readout(f, f @ alpha), alpha, atol=1e-10)
+    # with a ridge the readout shrinks towards 0 but still fits closely
+    shrunk = fit_readout(f, f @ alpha, ridge=1e-6)
+    assert np.linalg.norm(shrunk) < np.linalg.norm(alpha) + 1e-12
+    assert relative_error(f @ shrunk, f @ alpha) < 1e-3
+
+
+def test_random_network_rows_on_the_sphere_and_second_layer_uniform():
+    w, u = random_network(np.random.default_rng(1), 7, 5000)
+    assert np.allclose(np.linalg.norm(w, axis=1), 1.0)
+    assert u.min() >= -1 and u.max() <= 1 and abs(u.mean()) < 0.03
+
+
+def test_keep_rule_and_constant_are_remark_35s():
+    gen = np.random.default_rng(2)
+    k, m, delta = 6, 4, 0.3
+    w, u = random_network(gen, 3, k * m)
+    x = gen.standard_normal((100, 3))
+    y = np.maximum(x[:, 0], 0)
+    pruned = neuron_prune(x, y, w, u, k, m, delta)
+    for b in range(m):
+        assert np.allclose(pruned.readouts[b], fit_readout(features(x, w[b * k : (b + 1) * k]), y))
+    s = np.abs(pruned.readouts).max() / (1 - delta)
+    assert pruned.scale == pytest.approx(s)
+    assert np.array_equal(pruned.keep, np.abs(u - pruned.readouts.reshape(-1) / s) <= delta)
+    assert pruned.c == pytest.approx(s / (delta * m))
+    kept = pruned.keep
+    assert np.allclose(pruned.predict(x, w, u), pruned.c * features(x, w[kept]) @ u[kept])
+
+
+def test_pruned_network_is_unbiased_for_the_average_of_the_blocks():
+    """Over the draws of the second layer u (the readouts do not depend on it), the pruned network's mean
+    output is the average of the blocks' fitted random-features models: E[u 1{|u - a| <= delta}] = delta a."""
+    gen = np.random.default_rng(3)
+    k, m, delta = 5, 3, 0.4
+    w, _ = random_network(gen, 2, k * m)
+    x = gen.standard_normal((40, 2))
+    y = np.maximum(x @ np.array([0.6, -0.8]), 0)
+    draws = 40000
+    total = np.zeros(len(x))
+    for _ in range(draws):
+        u = gen.uniform(-1, 1, k * m)
+        total += neuron_prune(x, y, w, u, k, m, delta).predict(x, w, u)
+    f = features(x, w)
+    ref = neuron_prune(x, y, w, gen.uniform(-1, 1, k * m), k, m, delta)
+    average = sum(f[:, b * k : (b + 1) * k] @ ref.readouts[b] for b in range(m)) / m
+    assert relative_error(total / draws, average) < 0.02
+    assert relative_error(total / draws, 0.5 * average) > 0.3  # a wrong constant would be caught
+
+
+def test_bad_input_is_refused():
+    gen = np.random.default_rng(0)
+    w, u = random_network(gen, 2, 6)
+    x, y = gen.standard_normal((10, 2)), gen.standard_normal(10)
+    with pytest.raises(ValueError, match="delta"):
+        neuron_prune(x, y, w, u, 3, 2, 1.0)
+    with pytest.raises(ValueError, match="k = 4"):
+        neuron_prune(x, y, w, u, 4, 2, 0.5)
+    with pytest.raises(ValueError, match="ridge"):
+        fit_readout(features(x, w), y, ridge=-1)
+    with pytest.raises(ValueError, match="d >= 1"):
+        random_network(gen, 0, 3)
+
+
+def test_weight_pruning_widths_follow_the_theorems():
+    cfg = {"eps": 0.05, "pc_c": 5, "mw_c": 1}
+    small, large = weight_pruning_n(2, cfg), weight_pruning_n(64, cfg)
+    assert small == {"pc": 27, "mw": 40}  # ceil(5 log2(40)), ceil(2 / 0.05)
+    assert large["pc"] - small["pc"] == 25  # logarithmic: 5 log2(32) more
+    assert large["mw"] == 32 * small["mw"]  # polynomial: linear in d
+
+
+NEURON = {"d": [2, 6], "k": 8, "m": 20, "delta": 0.5, "ridge": 1e-2, "n_train": 300, "n_test": 200, "trials": 2,
+          "weight_pruning": {"eps": 0.2, "pc_c": 2, "mw_c": 0.5}}  # fmt: skip
+
+
+def test_neuron_rows_cover_every_method_and_are_reproducible():
+    df = neuron_rows(NEURON, 4)
+    assert set(df["method"]) == {"neuron_pruning", "random_features", "pc", "mw"}
+    assert len(df) == 2 * 2 * 4
+    np_rows = df[df["method"] == "neuron_pruning"]
+    assert (np_rows["width"] == 160).all() and (np_rows["kept"] < 160).all()
+    assert (df[df["method"] == "random_features"]["width"] == 8).all()
+    pd.testing.assert_frame_equal(df, neuron_rows(NEURON, 4))
+    assert (df["test_error"] > 0).all() and np.isfinite(df["test_error"]).all()
+
+
+def test_mnist_rows_two_digits(tmp_path):
+    write_tiny_mnist(tmp_path)
+    cfg = {"digits": [0, 1], "n_train": 20, "n_test": None, "k": [4, 8], "m": 5, "delta": 0.5, "ridge": 1e-2,
+           "trials": 1}  # fmt: skip
+    df = mnist_rows(cfg, str(tmp_path), 1)
+    assert set(df["method"]) == {"neuron_pruning", "random_features"}
+    assert (df["d"] == 784).all() and len(df) == 4
+    with pytest.raises(MnistError, match="requested 290 train images of digits"):
+        mnist_rows({**cfg, "n_train": 290}, str(tmp_path), 1)
+    labels = tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    y = np.frombuffer(labels.read_bytes()[8:], dtype=np.uint8).copy()
+    y[np.flatnonzero(y == 1)[:20]] = 7  # 30 zeros, 10 ones left
+    write_idx(labels, y)
+    with pytest.raises(ValueError, match="two equal halves"):
+        mnist_rows({**cfg, "n_train": 30}, str(tmp_path), 1)
+
+
+def mn_table(np_err, rf_err, pc_err, mw_err, ds=(2, 4, 8, 16), ks=(25, 50, 100)):
+    rows = []
+    for i, d in enumerate(ds):
+        for method, err in (("neuron_pruning", np_err), ("random_features", rf_err), ("pc", pc_err), ("mw", mw_err)):
+            rows += [{"task": "neuron", "d": d, "k": 32, "method": method, "trial": t, "test_error": err(i),
+                      "train_error": err(i)} for t in range(2)]  # fmt: skip
+    for i, k in enumerate(ks):
+        for method, err in (("neuron_pruning", np_err), ("random_features", rf_err)):
+            rows += [{"task": "mnist", "d": 784, "k": k, "method": method, "trial": t, "test_error": err(i),
+                      "train_error": err(i)} for t in range(2)]  # fmt: skip
+    return {"trials": pd.DataFrame(rows)}
+
+
+C = {"max_ratio": 2.0, "min_rise": 2.0, "max_rise": 2.0}
+
+
+def verdicts(rows):
+    return {r["id"]: r["verdict"] for r in rows}
+
+
+def test_mn_claims_pass_when_pruning_tracks_and_only_feature_models_degrade():
+    v = verdicts(claims_mn(mn_table(lambda i: 0.1 * 2**i, lambda i: 0.08 * 2**i, lambda i: 0.01, lambda i: 0.02), C))
+    assert v == {
+        "mn.tracks[task=neuron]": "pass",
+        "mn.tracks[task=mnist]": "pass",
+        "mn.degrades[method=neuron_pruning]": "pass",
+        "mn.degrades[method=random_features]": "pass",
+        "mn.weight_pruning_holds[method=pc]": "pass",
+        "mn.weight_pruning_holds[method=mw]": "pass",
+    }
+
+
+def test_mn_claims_fail_on_tables_built_to_fail():
+    v = verdicts(claims_mn(mn_table(lambda i: 0.5, lambda i: 0.05, lambda i: 0.01 * 3**i, lambda i: 0.02), C))
+    assert v["mn.tracks[task=neuron]"] == "fail"  # pruning 10 times worse than random features
+    assert v["mn.tracks[task=mnist]"] == "fail"
+    assert v["mn.degrades[method=neuron_pruning]"] == "fail"  # flat in d
+    assert v["mn.degrades[method=random_features]"] == "fail"
+    assert v["mn.weight_pruning_holds[method=pc]"] == "fail"  # rising 27-fold
+    assert v["mn.weight_pruning_holds[method=mw]"] == "pass"
+
+
+def test_mn_figure_draws_three_panels():
+    tables = mn_table(lambda i: 0.1 * 2**i, lambda i: 0.08 * 2**i, lambda i: 0.01, lambda i: 0.02)
+    tables["trials"]["test_acc"] = 0.9
+    fig = fig_mn(tables, {"width": 3, "height": 2.5, "dpi": 50})
+    assert len(fig.axes) == 3
