@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import NullFormatter
 
 from ltpipe.plotting import panels
 from ltpipe.studies.pensia2020.claims import error_curves, fits
@@ -67,6 +68,9 @@ def fig_mn(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     sns.lineplot(data=data, x="k", y="test_acc", ax=axes[2], **common)
     axes[2].set(xscale="log", xlabel="features per block k", ylabel="test accuracy (%)",
                 title="(c) two MNIST digits: test")  # fmt: skip
-    for ax in axes:
+    for ax, values in zip(axes, (neuron["d"], data["k"], data["k"]), strict=True):
+        ticks = sorted(set(values))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
         ax.legend(fontsize="x-small")
     return fig

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from ltpipe.plotting import panels, setup
 
@@ -202,6 +203,7 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
         axes[2].axhline(100 * float(ps["target_acc"].iloc[0]), color="0.3", lw=1, ls=":", label="target")
         axes[2].set(xscale="log", xlabel="parameters of the random network", ylabel="test accuracy (%)",
                     title="(c) the PS target (784-500-10)")  # fmt: skip
+        axes[2].xaxis.set_minor_formatter(NullFormatter())  # a range under two decades: no crowded labels
         axes[2].legend(fontsize="x-small")
     for ax in axes[:2]:
         ax.legend(fontsize="x-small")
