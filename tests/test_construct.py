@@ -162,6 +162,8 @@ def test_random_targets_have_spectral_norm_one():
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="unknown rule"):
         build([np.eye(2)], 0, 4, "nearest")
+    with pytest.raises(ValueError, match="n = 49"):
+        build([np.eye(2)], 0, 49, "subset_sum")
     with pytest.raises(ValueError, match="at least 1"):
         build([np.eye(2)], 0, 0, "closest")
     with pytest.raises(ValueError, match="does not follow"):

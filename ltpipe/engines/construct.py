@@ -74,6 +74,7 @@ __all__ = [
 ]
 
 RULES = ("subset_sum", "closest")
+MAX_SUBSET_N = 48  # products per weight and side for the subset-sum rule (live ones > 40: P < 1e-6 at 48)
 DENSE_LIMIT = 2**24  # second-layer entries multiplied as a dense matrix (128 MiB in float64); sparse beyond
 
 
@@ -284,8 +285,11 @@ def build(target: Sequence[np.ndarray], seed: int, n: int, rule: str, device: st
         raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
     if n < 1:
         raise ValueError(f"width factor n must be at least 1, not {n}")
-    if rule == "subset_sum" and n > 80:
-        raise ValueError(f"n = {n}: the exact subset sum takes at most 40 live products per weight (n <= 80)")
+    if rule == "subset_sum" and n > MAX_SUBSET_N:
+        raise ValueError(
+            f"n = {n}: the exact subset sum takes at most 40 live products per weight and side, and about n/2 of "
+            f"the n live; n <= {MAX_SUBSET_N} keeps more than 40 improbable (P < 1e-6 per weight)"
+        )
     pairs, errors = [], []
     for i, w in enumerate(target):
         w = np.asarray(w, dtype=np.float64)
