@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,8 @@ def validate(config: dict[str, Any], schema_path: str | os.PathLike = SCHEMA_PAT
 
 def _cross_checks(config: dict[str, Any]) -> list[str]:
     """What the schema cannot say: every PE network has its learning rate and epoch budgets; a tensor
-    initialisation has r >= k (it estimates a k-dimensional subspace of R^r); a ball needs its lam."""
+    initialisation has r >= k (it estimates a k-dimensional subspace of R^r); a ball needs its lam; MN's
+    weight pruning stays within the subset-sum rule's 48 products per weight at every d."""
     lines = []
     for exp, section in (config.get("zhang2021") or {}).items():
         if not isinstance(section, dict) or "init" not in section or exp == "z6":
@@ -135,6 +137,15 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
             for network in pe["networks"]
             if network not in pe[key]
         ]
+    neuron = (config.get("malach2020", {}).get("mn") or {}).get("neuron")
+    if isinstance(neuron, dict):
+        wp = neuron["weight_pruning"]
+        big = [d for d in neuron["d"] if math.ceil(wp["pc_c"] * math.log2(max(d, 2) / wp["eps"])) > 48]
+        if big:
+            lines.append(
+                f"  malach2020.mn.neuron.weight_pruning: at d = {big} PC's n = ceil(pc_c log2(d / eps)) exceeds 48 "
+                "products per weight (the exact subset sum's limit); lower pc_c or raise eps"
+            )
     return lines
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import write_idx, write_tiny_mnist
 
+from ltpipe.config import ConfigError, validate
 from ltpipe.data.mnist import MnistError
 from ltpipe.engines.random_features import features, fit_readout, neuron_prune, random_network, relative_error
 from ltpipe.studies.malach2020.claims import claims_mn
@@ -85,6 +89,14 @@ def test_bad_input_is_refused():
         fit_readout(features(x, w), y, ridge=-1)
     with pytest.raises(ValueError, match="d >= 1"):
         random_network(gen, 0, 3)
+
+
+def test_weight_pruning_beyond_the_subset_sum_limit_is_refused_before_any_job():
+    cfg = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "config.yaml").read_text())
+    validate(cfg)
+    cfg["malach2020"]["mn"]["neuron"]["weight_pruning"]["pc_c"] = 5  # n = 52 at d = 64
+    with pytest.raises(ConfigError, match=r"at d = \[64\] PC's n"):
+        validate(cfg)
 
 
 def test_weight_pruning_widths_follow_the_theorems():

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ltpipe.claims import claim_row, fmt, spearman
-from ltpipe.studies.pensia2020.claims import error_curves, fits, width_needed, width_note
+from ltpipe.studies.pensia2020.claims import error_curves, law_rows, ps_accuracy_rows
 
 __all__ = ["claims_mn", "claims_mw"]
 
@@ -33,33 +33,8 @@ def claims_mw(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     for part, cons, curve in error_curves(tables):
         if cons != "mw":
             continue
-        f = fits(curve)
-        note = (f"median error per n ({fmt(curve['n'])}) = {fmt(curve['error'])}; ln(error) on ln(n): R^2 "
-                f"{f['r2_power']:.3f}, exponent {f['exponent']:.3g} (width ~ eps^{1 / f['exponent']:.3g}); on n: "
-                f"R^2 {f['r2_exp']:.3f}")  # fmt: skip
-        rows.append(claim_row(f"mw.power[part={part}]", "mw",
-                              f"{part}: the single-product construction's error falls like a power of the width",
-                              f["r2_power"], ">=", c["min_r2"], note))  # fmt: skip
-        rows.append(claim_row(f"mw.beats_exponential[part={part}]", "mw",
-                              f"{part}: a power of n fits the single-product construction's error better than an "
-                              "exponential in n", f["r2_power"] - f["r2_exp"], ">", 0.0,
-                              note + "; value = R^2 (power) - R^2 (exponential)"))  # fmt: skip
-        w = width_needed(curve)
-        rows.append(claim_row(f"mw.width_poly[part={part}]", "mw",
-                              f"{part}: the single-product construction's width for eps grows like a power of "
-                              "1/eps (fits better than log(1/eps))", w["r2_poly"] - w["r2_log"], ">", 0.0,
-                              width_note(w) + "; value = R^2 (polynomial) - R^2 (logarithmic)"))  # fmt: skip
-    if "ps" in tables and len(tables["ps"]):
-        ps = tables["ps"][tables["ps"]["construction"] == "mw"]
-        if len(ps):
-            top = ps.loc[ps["n"].idxmax()]
-            drop = 100 * (top["target_acc"] - top["pruned_acc"])
-            rows.append(claim_row("mw.ps_accuracy", "mw",
-                                  f"the PS target pruned by single products (n = {top['n']:g}) keeps its test "
-                                  f"accuracy to within {c['max_acc_drop']:g} points", drop, "<=", c["max_acc_drop"],
-                                  f"target {100 * top['target_acc']:.2f}%, pruned {100 * top['pruned_acc']:.2f}% "
-                                  f"(agreement {100 * top['agreement']:.2f}%); {top['params_kept']:.0f} of "
-                                  f"{top['params_random']:.0f} random weights kept"))  # fmt: skip
+        rows += law_rows(part, curve, "mw", "mw", "power", c["min_r2"])
+    rows += ps_accuracy_rows(tables, "mw", "mw.ps_accuracy", "mw", "by single products", c["max_acc_drop"])
     return rows
 
 

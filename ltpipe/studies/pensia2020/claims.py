@@ -14,7 +14,18 @@ import pandas as pd
 from ltpipe.analysis import linear_fit
 from ltpipe.claims import claim_row, fmt, spearman, trend_claims
 
-__all__ = ["claims_pc", "claims_pe", "claims_pl", "claims_ps", "error_curves", "fits", "width_needed", "width_note"]
+__all__ = [
+    "claims_pc",
+    "claims_pe",
+    "claims_pl",
+    "claims_ps",
+    "error_curves",
+    "fits",
+    "law_rows",
+    "ps_accuracy_rows",
+    "width_needed",
+    "width_note",
+]
 
 
 def claims_pl(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
@@ -245,6 +256,38 @@ def _describe(curve: pd.DataFrame, f: dict[str, float]) -> str:
             f"exponent {f['exponent']:.3g}")  # fmt: skip
 
 
+LAWS = {
+    # law: (fit ids, the fitted R^2 key and the alternative's, width R^2 key and alternative's, wording)
+    "exponential": (("exponential", "beats_power", "width_log"), "r2_exp", "r2_power", "r2_log", "r2_poly",
+                    "the subset-sum construction's", ("falls exponentially in n", "an exponential in n", "a power of n",
+                                                      "log(1/eps)", "a power of 1/eps")),
+    "power": (("power", "beats_exponential", "width_poly"), "r2_power", "r2_exp", "r2_poly", "r2_log",
+              "the single-product construction's", ("falls like a power of the width", "a power of n",
+                                                    "an exponential in n", "a power of 1/eps", "log(1/eps)")),
+}  # fmt: skip
+
+
+def law_rows(part: str, curve: pd.DataFrame, exp: str, figure: str, law: str, min_r2: float) -> list[dict]:
+    """Three claims on one median error curve, for the ``law`` the construction should follow
+    (``exponential``: PC; ``power``: MW): its fit has R^2 >= ``min_r2``; it fits better than the other law;
+    the width read off the curve for eps = 10^(-j/2) grows like the law says (log(1/eps) or a power of 1/eps)
+    better than like the other."""
+    ids, fit, alt, wfit, walt, who, words = LAWS[law]
+    f, w = fits(curve), width_needed(curve)
+    note = _describe(curve, f)
+    falls, this, other, wthis, wother = words
+    return [
+        claim_row(f"{exp}.{ids[0]}[part={part}]", figure, f"{part}: {who} error {falls}", f[fit], ">=", min_r2,
+                  note),
+        claim_row(f"{exp}.{ids[1]}[part={part}]", figure,
+                  f"{part}: {this} fits {who} error better than {other}", f[fit] - f[alt], ">", 0.0,
+                  note + f"; value = R^2 ({this}) - R^2 ({other})"),
+        claim_row(f"{exp}.{ids[2]}[part={part}]", figure,
+                  f"{part}: {who} width for eps grows like {wthis} (fits better than {wother})", w[wfit] - w[walt],
+                  ">", 0.0, width_note(w) + f"; value = R^2 ({wthis}) - R^2 ({wother})"),
+    ]  # fmt: skip
+
+
 def _matched(pc: pd.DataFrame, mw: pd.DataFrame) -> tuple[float, str]:
     """MW's random parameters at its smallest median error over PC's at the fewest parameters reaching it
     (NaN when PC never does)."""
@@ -279,34 +322,30 @@ def claims_pc(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
     for (part, cons), curve in by.items():
         if cons != "pc":
             continue
-        f = fits(curve)
-        note = _describe(curve, f)
-        rows.append(claim_row(f"pc.exponential[part={part}]", "pc_mw",
-                              f"{part}: the subset-sum construction's error falls exponentially in n", f["r2_exp"],
-                              ">=", c["min_r2"], note))  # fmt: skip
-        rows.append(claim_row(f"pc.beats_power[part={part}]", "pc_mw",
-                              f"{part}: an exponential in n fits the subset-sum construction's error better than a "
-                              "power of n", f["r2_exp"] - f["r2_power"], ">", 0.0,
-                              note + "; value = R^2 (exponential) - R^2 (power)"))  # fmt: skip
-        w = width_needed(curve)
-        rows.append(claim_row(f"pc.width_log[part={part}]", "pc_mw",
-                              f"{part}: the subset-sum construction's width for eps grows like log(1/eps) (fits "
-                              "better than a power of 1/eps)", w["r2_log"] - w["r2_poly"], ">", 0.0,
-                              width_note(w) + "; value = R^2 (logarithmic) - R^2 (polynomial)"))  # fmt: skip
+        rows += law_rows(part, curve, "pc", "pc_mw", "exponential", c["min_r2"])
         if (part, "mw") in by:
             ratio, detail = _matched(curve, by[(part, "mw")])
             rows.append(claim_row(f"pc.fewer_weights[part={part}]", "pc_mw",
                                   f"{part}: for MW's smallest error the subset-sum construction needs fewer random "
                                   "parameters", ratio, ">=", 1.0, detail + "; value = MW's / PC's"))  # fmt: skip
-    if "ps" in tables and len(tables["ps"]):
-        ps = tables["ps"][tables["ps"]["construction"] == "pc"]
-        if len(ps):
-            top = ps.loc[ps["n"].idxmax()]
-            drop = 100 * (top["target_acc"] - top["pruned_acc"])
-            rows.append(claim_row("pc.ps_accuracy", "pc_mw",
-                                  f"the PS target pruned out of a random network (n = {top['n']:g}) keeps its test "
-                                  f"accuracy to within {c['max_acc_drop']:g} points", drop, "<=", c["max_acc_drop"],
-                                  f"target {100 * top['target_acc']:.2f}%, pruned {100 * top['pruned_acc']:.2f}% "
-                                  f"(agreement {100 * top['agreement']:.2f}%); {top['params_kept']:.0f} of "
-                                  f"{top['params_random']:.0f} random weights kept"))  # fmt: skip
+    rows += ps_accuracy_rows(tables, "pc", "pc.ps_accuracy", "pc_mw", "out of a random network", c["max_acc_drop"])
     return rows
+
+
+def ps_accuracy_rows(
+    tables: dict[str, pd.DataFrame], construction: str, cid: str, figure: str, how: str, max_drop: float
+) -> list[dict]:
+    """The claim that the PS target, pruned by ``construction`` at its largest n, keeps its test accuracy to
+    within ``max_drop`` points (no row without a ``ps`` table)."""
+    if "ps" not in tables or not len(tables["ps"]):
+        return []
+    ps = tables["ps"][tables["ps"]["construction"] == construction]
+    if not len(ps):
+        return []
+    top = ps.loc[ps["n"].idxmax()]
+    drop = 100 * (top["target_acc"] - top["pruned_acc"])
+    return [claim_row(cid, figure, f"the PS target pruned {how} (n = {top['n']:g}) keeps its test accuracy to "
+                      f"within {max_drop:g} points", drop, "<=", max_drop,
+                      f"target {100 * top['target_acc']:.2f}%, pruned {100 * top['pruned_acc']:.2f}% (agreement "
+                      f"{100 * top['agreement']:.2f}%); {top['params_kept']:.0f} of {top['params_random']:.0f} "
+                      "random weights kept")]  # fmt: skip
