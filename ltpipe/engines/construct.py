@@ -142,6 +142,15 @@ def _masks_closest(z: np.ndarray, live: np.ndarray, w: np.ndarray) -> np.ndarray
     return mask
 
 
+def _masks(rule: str, z: np.ndarray, live: np.ndarray, w: np.ndarray, device: str) -> np.ndarray:
+    """The second-layer mask of one side by ``rule``: z (B, n) products, live (B, n), w (B,) targets."""
+    if rule == "subset_sum":
+        return _masks_subset_sum(z, live, w, device)
+    if rule == "closest":
+        return _masks_closest(z, live, w)
+    raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
+
+
 @dataclass
 class Pair:
     """One pruned pair of layers: kept first-layer entries (unit, input, value) and second-layer entries
@@ -258,7 +267,7 @@ def _prune_pair(
         for side in (slice(0, n), slice(n, 2 * n)):
             zs = z[:, :, side].reshape(-1, n)
             ls = np.ascontiguousarray(np.broadcast_to(live[:, None, side], z[:, :, side].shape).reshape(-1, n))
-            m = _masks_subset_sum(zs, ls, target, device) if rule == "subset_sum" else _masks_closest(zs, ls, target)
+            m = _masks(rule, zs, ls, target, device)
             masks[:, :, side] = m.reshape(len(js), d_out, n)
         picked = np.where(masks, z, 0.0)
         p[:, js.start : js.stop] = picked[:, :, :n].sum(axis=2).T
@@ -363,12 +372,7 @@ def single_weight(
     slopes = []
     for side in (slice(0, n), slice(n, 2 * n)):
         zs = np.broadcast_to(z[side], (targets.size, n))
-        if rule == "subset_sum":
-            mask = _masks_subset_sum(np.ascontiguousarray(zs), np.broadcast_to(live[side], zs.shape), targets, device)
-        elif rule == "closest":
-            mask = _masks_closest(zs, np.broadcast_to(live[side], zs.shape), targets)
-        else:
-            raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
+        mask = _masks(rule, np.ascontiguousarray(zs), np.broadcast_to(live[side], zs.shape), targets, device)
         slopes.append(np.where(mask, zs, 0.0).sum(axis=1))
     p, q = slopes
     return np.maximum(np.abs(targets - p), np.abs(targets - q)), p, q
