@@ -23,7 +23,7 @@ def test_shipped_configs_are_valid(name):
 
 
 def test_tiny_test_config_is_valid():
-    validate(yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text()))
+    validate(yaml.safe_load((ROOT / ".test" / "config" / "config.yaml").read_text()))
 
 
 @pytest.mark.parametrize(

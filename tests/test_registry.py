@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {
     "default": ROOT / "config" / "config.yaml",
     "paper": ROOT / "config" / "paper.yaml",
-    "tiny": ROOT / "tests" / "tiny.yaml",
+    "tiny": ROOT / ".test" / "config" / "config.yaml",
 }
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 

@@ -81,11 +81,9 @@ REQUIRED = {
 def make_copy(dst: Path, **overrides) -> Path:
     """A copy of the workflow with the tiny config, so tests never touch the repo's results or mtimes."""
     dst.mkdir(parents=True)
-    shutil.copy(ROOT / "Snakefile", dst)
     shutil.copytree(ROOT / "workflow", dst / "workflow")
-    (dst / "profiles").symlink_to("workflow/profiles")
     shutil.copytree(ROOT / "ltpipe", dst / "ltpipe", ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / ".test" / "config" / "config.yaml").read_text())
     write_tiny_mnist(dst / "mnist")
     cfg["data"]["mnist"]["root"] = str(dst / "mnist")
     cfg.update(overrides)
@@ -97,7 +95,7 @@ def make_copy(dst: Path, **overrides) -> Path:
 def snakemake(where: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     out = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "Snakefile"), *args],
+        [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "workflow" / "Snakefile"), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -293,7 +291,7 @@ def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
     one, _ = runs
     where = make_copy(tmp_path / "killed")
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    cmd = [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "Snakefile"), "--cores", "1"]
+    cmd = [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "workflow" / "Snakefile"), "--cores", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     parts = where / "results" / "zhang2021"
     deadline = time.monotonic() + 600

@@ -36,7 +36,9 @@ PS_TRAINING += ("weight_decay", "schedule")
 # (rate fit, n needed) read: left out of the compute jobs' params so that
 # editing them reruns only those.
 NOT_COMPUTE = ("plot", "claims", "fit", "needed")
-PKG = Path(workflow.basedir) / "ltpipe"
+# the repository: workflow/Snakefile lives one level below it
+ROOT = Path(workflow.basedir).parent
+PKG = ROOT / "ltpipe"
 # Jobs run `python -m ltpipe`: the Python of the rule's conda env with --use-conda
 # (workflow/envs/ltpipe.yaml), else the one running Snakemake, so the venv need
 # not be activated. The package is taken from this checkout either way.
@@ -45,7 +47,7 @@ os.environ.update(
         [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
     ),
     PYTHONPATH=os.pathsep.join(
-        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
     ),
 )
 ENV = "../envs/ltpipe.yaml"
