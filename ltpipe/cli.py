@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ltpipe import registry
+from ltpipe.config import ConfigError
 
 # The steps every study shares; each experiment's own entry points come from the registry.
 DRIVERS = {
@@ -39,7 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _entry_point(argv[0])(argv[1:])
+    try:
+        _entry_point(argv[0])(argv[1:])
+    except ConfigError as err:  # a setting this job cannot honour (e.g. device: cuda on a node without one)
+        print(f"ltpipe {argv[0]}: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

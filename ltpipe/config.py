@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import yaml
 __all__ = [
     "SCHEMA_PATH",
     "ConfigError",
+    "claim_gpu",
     "cuda_present",
     "job_parser",
     "resolve_device",
@@ -27,6 +30,8 @@ __all__ = [
     "start_job",
     "validate",
 ]
+
+log = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -149,11 +154,6 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
     return lines
 
 
-def gpu_hint() -> bool:
-    """Whether this machine seems to have an NVIDIA GPU, without importing torch (for the DAG)."""
-    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/version").exists()
-
-
 def cuda_present() -> bool:
     """Whether a CUDA device is usable (imports torch)."""
     import torch
@@ -161,15 +161,71 @@ def cuda_present() -> bool:
     return torch.cuda.is_available()
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when present, else ``cpu``; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return "cuda" if cuda_present() else "cpu"
-    if name == "cuda" and not cuda_present():
-        raise ConfigError("device: cuda was requested but no CUDA device is available (use device: auto or cpu)")
-    if name not in ("cpu", "cuda"):
+def resolve_device(name: str, declared_gpus: int = 0) -> str:
+    """``auto`` -> ``cuda`` when present, else ``cpu``; ``cuda`` without a GPU is an error.
+
+    ``declared_gpus`` is the gpu resource the job was scheduled with: a job declared with a GPU that
+    finds none under ``auto`` says so on stderr (its log) and runs on the CPU.
+    """
+    if name not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device: must be auto, cpu or cuda, not {name!r}")
-    return name
+    if name == "cpu":
+        return "cpu"
+    if cuda_present():
+        return "cuda"
+    if name == "cuda":
+        raise ConfigError(
+            "device: cuda was requested but no CUDA device is available on this node "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}); "
+            "use device: auto or cpu, or run the job where a GPU is"
+        )
+    if declared_gpus > 0:
+        log.warning(
+            "this job was declared with gpu=%d but no CUDA device is available on this node; "
+            "running on the CPU (device: auto)",
+            declared_gpus,
+        )
+    return "cpu"
+
+
+def gpu_lock_dir() -> Path:
+    """Where jobs on this host hold their GPU slots (LTPIPE_GPU_LOCKS, else a per-user temp folder)."""
+    default = Path(tempfile.gettempdir()) / f"ltpipe-gpu-locks-{os.getuid()}"
+    return Path(os.environ.get("LTPIPE_GPU_LOCKS", default))
+
+
+_HELD: list[Any] = []  # the open slot files of this process (closing one releases its slot)
+
+
+def claim_gpu(count: int, lock_dir: Path | None = None) -> int:
+    """The index of a GPU no other ltpipe job on this host holds, held until this process exits.
+
+    ``snakemake --resources gpu=N`` runs up to N GPU jobs at once but does not say which GPU each gets;
+    each job takes the first free slot of ``count`` (an exclusive ``flock`` on ``gpu<i>.lock``), so N
+    jobs on N GPUs use one each. A scheduler that gives each job its own GPU (Slurm sets
+    CUDA_VISIBLE_DEVICES) leaves one visible device, and that is slot 0. With every slot taken (more
+    GPU jobs than GPUs) the job shares GPU ``pid % count`` and says so.
+    """
+    import fcntl
+
+    if count <= 1:
+        return 0
+    lock_dir = gpu_lock_dir() if lock_dir is None else Path(lock_dir)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        f = open(lock_dir / f"gpu{i}.lock", "w")  # noqa: SIM115 (held open for the life of the job)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        _HELD.append(f)
+        return i
+    i = os.getpid() % count
+    log.warning("all %d GPUs are held by other ltpipe jobs; sharing GPU %d", count, i)
+    return i
 
 
 def resolve_dtype(name: str):
@@ -188,13 +244,20 @@ def job_parser(prog: str, description: str | None, section: str) -> argparse.Arg
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", required=True, help=f"the {section} section as JSON")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--gpus", type=int, default=0, help="the gpu resource the job was scheduled with")
     parser.add_argument("--threads", type=int, default=1)
     return parser
 
 
 def start_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Set torch's thread count and resolve the device; returns (the parsed --config, device)."""
+    """Set torch's thread count and resolve the device (on a host with several GPUs, the job takes one
+    no other job holds: ``claim_gpu``); returns (the parsed --config, device)."""
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    return json.loads(args.config), resolve_device(args.device)
+    device = resolve_device(args.device, getattr(args, "gpus", 0))
+    if device == "cuda":
+        index = claim_gpu(torch.cuda.device_count())
+        torch.cuda.set_device(index)
+        log.info("device: cuda:%d (%s)", index, torch.cuda.get_device_name(index))
+    return json.loads(args.config), device

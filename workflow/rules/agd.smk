@@ -18,7 +18,7 @@ rule zhang2021_trials:
         ENV
     threads: config["threads"]
     resources:
-        gpu=gpu_count(),
+        gpu=gpu_declared(),
         batch_mb=config["max_batch_mb"],
         mem_mb=lambda w: int(3 * config["max_batch_mb"]) + 1000,
         runtime=240,
@@ -31,7 +31,7 @@ rule zhang2021_trials:
     shell:
         "python -m ltpipe zhang2021-trials --exp {wildcards.exp} --r {wildcards.r} --seed {params.seed}"
         " --config {params.cfg:q} --teachers {input.teachers} --out {output.trials} {params.curves}"
-        " --device {params.device} --dtype {params.dtype} --threads {threads}"
+        " --device {params.device} --gpus {resources.gpu} --dtype {params.dtype} --threads {threads}"
         " --max-batch-mb {resources.batch_mb} > {log} 2>&1"
 
 

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from ltpipe import registry
-from ltpipe.config import ConfigError, gpu_hint, validate
+from ltpipe.config import ConfigError, validate
 from ltpipe.data import mnist as mnist_data
 from ltpipe.data.grid import teacher_section
 
@@ -87,20 +87,15 @@ def teacher_json(exp):
     return as_json(teacher_section(cfg(exp)))
 
 
-def gpu_count():
-    """1 when jobs will run on CUDA (so --resources gpu=N bounds them), else 0."""
-    if config["device"] == "cuda":
-        return 1
-    if config["device"] == "auto":
-        return int(gpu_hint())
-    return 0
-
-
 def gpu_declared():
-    """1 unless device is cpu: decided from the config, never from the host that builds the DAG (a
-    cluster's login node has no GPU). Under auto a job that finds no GPU runs on the CPU and says so.
+    """The gpu resource of a rule that can compute on a GPU: 1 or 0 from the config's gpu_jobs
+    (auto: 1 unless device is cpu), never from the host that builds the DAG (a cluster's login node
+    has no GPU). A job declared with one that lands where there is none stops under device: cuda and
+    runs on the CPU with a warning in its log under auto.
     """
-    return 0 if config["device"] == "cpu" else 1
+    if config["gpu_jobs"] == "auto":
+        return 0 if config["device"] == "cpu" else 1
+    return 1 if config["gpu_jobs"] == "always" else 0
 
 
 def parts(exp, name):

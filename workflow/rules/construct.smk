@@ -28,7 +28,7 @@ rule construct_random:
         device=config["device"],
     shell:
         "python -m ltpipe pensia2020-pc-construct --config {params.cfg:q} --seed {params.seed}"
-        " --device {params.device} --threads {threads} --single-pc {output.single_pc}"
+        " --device {params.device} --gpus {resources.gpu} --threads {threads} --single-pc {output.single_pc}"
         " --network-pc {output.network_pc} --single-mw {output.single_mw}"
         " --network-mw {output.network_mw} > {log} 2>&1"
 
@@ -58,7 +58,7 @@ rule construct_ps:
         device=config["device"],
     shell:
         "python -m ltpipe pensia2020-pc-ps --config {params.cfg:q} --seed {params.seed}"
-        " --target {input.target} --mnist {input.mnist:q} --device {params.device}"
+        " --target {input.target} --mnist {input.mnist:q} --device {params.device} --gpus {resources.gpu}"
         " --threads {threads} --out-pc {output.pc} --out-mw {output.mw} > {log} 2>&1"
 
 

@@ -33,7 +33,7 @@ rule pensia2020_pe:
         device=config["device"],
     shell:
         "python -m ltpipe pensia2020-pe --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
-        " --network {wildcards.network} --variant {wildcards.variant} --device {params.device}"
+        " --network {wildcards.network} --variant {wildcards.variant} --device {params.device} --gpus {resources.gpu}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 

@@ -16,7 +16,7 @@ rule zhang2021_z6:
         ENV
     threads: config["threads"]
     resources:
-        gpu=gpu_count(),
+        gpu=gpu_declared(),
         mem_mb=2000,
         runtime=240,
     params:
@@ -26,7 +26,7 @@ rule zhang2021_z6:
         dtype=config["dtype"],
     shell:
         "python -m ltpipe zhang2021-z6 --config {params.cfg:q} --seed {params.seed} --n-samples {wildcards.n}"
-        " --device {params.device} --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"
+        " --device {params.device} --gpus {resources.gpu} --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"
 
 
 # Every Z7 job also writes the masks of its rounds; the re-initialisation
@@ -55,7 +55,7 @@ rule zhang2021_z7:
     # depend on the machine's settings; jobs run side by side instead
     threads: 1
     resources:
-        gpu=gpu_count(),
+        gpu=gpu_declared(),
         mem_mb=4000,
         runtime=720,
     params:
@@ -64,6 +64,6 @@ rule zhang2021_z7:
         device=config["device"],
     shell:
         "python -m ltpipe zhang2021-z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
-        " --arch {wildcards.arch} --mode {wildcards.mode} --n-samples {wildcards.n} --device {params.device}"
+        " --arch {wildcards.arch} --mode {wildcards.mode} --n-samples {wildcards.n} --device {params.device} --gpus {resources.gpu}"
         " --threads {threads} --imp-masks {input.imp_masks:q} --epochs-out {output.epochs}"
         " --rounds-out {output.rounds} --masks-out {output.masks} > {log} 2>&1"

@@ -64,7 +64,7 @@ rule pensia2020_ps_target:
     # depend on the machine's settings; jobs run side by side instead
     threads: 1
     resources:
-        gpu=gpu_count(),
+        gpu=gpu_declared(),
         mem_mb=4000,
         runtime=120,
     params:
@@ -73,7 +73,7 @@ rule pensia2020_ps_target:
         device=config["device"],
     shell:
         "python -m ltpipe pensia2020-ps-target --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
-        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+        " --device {params.device} --gpus {resources.gpu} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule pensia2020_ps_solve:
@@ -92,7 +92,7 @@ rule pensia2020_ps_solve:
         ENV
     threads: config["threads"]
     resources:
-        gpu=gpu_count(),
+        gpu=gpu_declared(),
         mem_mb=8000,
         runtime=120,
     params:
@@ -100,5 +100,5 @@ rule pensia2020_ps_solve:
         device=config["device"],
     shell:
         "python -m ltpipe pensia2020-ps-solve --config {params.cfg:q} --target {input.target} --mnist {input.mnist:q}"
-        " --device {params.device} --threads {threads} --weights-out {output.weights}"
+        " --device {params.device} --gpus {resources.gpu} --threads {threads} --weights-out {output.weights}"
         " --summary-out {output.summary} > {log} 2>&1"
