@@ -166,3 +166,48 @@ def test_nested_command_line_exponent_as_snakemake_parses_it():
     update_config(cfg, parse_config(['pensia2020={"ps": {"weight_decay": 5e-4, "lr": 1e-1}}']))
     validate(cfg)
     assert cfg["pensia2020"]["ps"]["weight_decay"] == 5e-4 and cfg["pensia2020"]["ps"]["lr"] == 0.1
+
+
+def test_device_cuda_without_a_gpu_stops_and_auto_falls_back_with_a_warning(monkeypatch, caplog):
+    monkeypatch.setattr("ltpipe.config.cuda_present", lambda: False)
+    with pytest.raises(ConfigError, match="no CUDA device is available"):
+        resolve_device("cuda", 1)
+    with caplog.at_level("WARNING"):
+        assert resolve_device("auto", 0) == "cpu"
+    assert not caplog.records  # a job not declared with a GPU says nothing
+    with caplog.at_level("WARNING"):
+        assert resolve_device("auto", 1) == "cpu"
+    assert "declared with gpu=1" in caplog.text
+    monkeypatch.setattr("ltpipe.config.cuda_present", lambda: True)
+    assert resolve_device("auto", 1) == "cuda" and resolve_device("cpu", 1) == "cpu"
+    with pytest.raises(ConfigError, match="must be auto, cpu or cuda"):
+        resolve_device("gpu")
+
+
+def test_a_job_stopped_by_its_device_setting_exits_with_the_message(monkeypatch, capsys, tmp_path):
+    from ltpipe.cli import main
+
+    monkeypatch.setattr("ltpipe.config.cuda_present", lambda: False)
+    out = tmp_path / "x.parquet"
+    args = ["--config", "{}", "--device", "cuda", "--gpus", "1", "--seed", "0", "--out", str(out)]
+    code = main(["pensia2020-pl-trials", *args])
+    assert code == 2 and not out.exists()
+    assert "no CUDA device is available" in capsys.readouterr().err
+
+
+def test_gpu_jobs_on_one_host_each_hold_their_own_gpu(tmp_path, caplog):
+    import ltpipe.config as c
+
+    held = len(c._HELD)
+    assert c.claim_gpu(1, tmp_path) == 0  # one device (or Slurm's one visible GPU): nothing to claim
+    assert len(c._HELD) == held
+    assert [c.claim_gpu(3, tmp_path) for _ in range(3)] == [0, 1, 2]
+    with caplog.at_level("WARNING"):
+        shared = c.claim_gpu(3, tmp_path)  # a fourth job on three GPUs shares one, and says so
+    assert 0 <= shared < 3 and "sharing GPU" in caplog.text
+    c._HELD.pop(held + 1).close()  # the job on GPU 1 ends: its slot is free again
+    assert c.claim_gpu(3, tmp_path) == 1
+    while len(c._HELD) > held:
+        c._HELD.pop().close()
+    assert c.claim_gpu(3, tmp_path) == 0
+    c._HELD.pop().close()
