@@ -20,6 +20,7 @@ from ltpipe.config import ConfigError
 DRIVERS = {
     "teachers": "ltpipe.data.teacher:teachers_main",
     "mnist": "ltpipe.data.mnist:main",
+    "mnist-fetch": "ltpipe.data.mnist:fetch_main",
     "gather": "ltpipe.tables:gather_main",
     "figure": "ltpipe.plotting:main",
     "claims": "ltpipe.claims:main",

@@ -53,7 +53,12 @@ def offline(monkeypatch):
         calls.append(url)
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
+    def no_answer():
+        calls.append("probe")
+        raise MnistError("no MNIST mirror answers:\n  - [Errno -2] Name or service not known")
+
     monkeypatch.setattr(mnist, "_fetch", fail)
+    monkeypatch.setattr(mnist, "_probe", no_answer)
     return calls
 
 
@@ -111,11 +116,11 @@ def test_verify_without_checksums_accepts_a_subset(tiny):
     root, _ = tiny
     manifest = mnist.verify(root, verify_checksums=False)
     assert manifest["n_train"] == N_TRAIN and manifest["n_test"] == N_TEST
-    assert manifest["root"] == str(root.resolve()) and manifest["verify_checksums"] is False
+    assert manifest["verify_checksums"] is False and "root" not in manifest
     assert set(manifest["files"]) == set(FILES.values())
     info = manifest["files"]["train-images-idx3-ubyte"]
     path = mnist.raw_dir(root) / "train-images-idx3-ubyte"
-    assert info == {"path": str(path.resolve()), "bytes": 16 + N_TRAIN * 784, "md5": md5_of(path)}
+    assert info == {"path": "MNIST/raw/train-images-idx3-ubyte", "bytes": 16 + N_TRAIN * 784, "md5": md5_of(path)}
 
 
 def test_verify_with_checksums_refuses_a_subset(tiny):
@@ -372,7 +377,9 @@ def test_main_writes_manifest(tiny, caplog):
     with caplog.at_level("INFO", logger="ltpipe.data.mnist"):
         mnist.main(["--root", str(root), "--no-verify-checksums", "--out", str(out)])
     manifest = json.loads(out.read_text())
-    assert manifest == {"available": True, **mnist.verify(root, verify_checksums=False)}
+    assert manifest == {"available": True, "source": "copy", **mnist.verify(root, verify_checksums=False)}
+    assert all(info["path"] == f"MNIST/raw/{name}" for name, info in manifest["files"].items())  # never absolute
+    assert str(root) not in out.read_text()
     assert manifest["n_train"] == N_TRAIN and manifest["n_test"] == N_TEST
     assert sum(name in rec.getMessage() for rec in caplog.records for name in FILES.values()) == 4
     assert [p.name for p in out.parent.iterdir()] == ["manifest.json"]  # no temp file left behind
@@ -392,7 +399,7 @@ def test_main_records_unavailable_data_when_allowed(tmp_path, offline):
     out = tmp_path / "manifest.json"
     mnist.main(["--root", str(tmp_path / "data"), "--allow-unavailable", "--out", str(out)])
     manifest = json.loads(out.read_text())
-    assert manifest["available"] is False and manifest["root"] == str((tmp_path / "data").resolve())
+    assert manifest["available"] is False and str((tmp_path / "data").resolve()) in manifest["error"]
     assert all(name in manifest["error"] for name in FILES.values())
 
 
@@ -401,9 +408,80 @@ def test_data_root_from_the_four_files_a_manifest_or_the_root(tiny, tmp_path):
     files = [str(mnist.raw_dir(root) / name) for name in reversed(FILES.values())]
     assert mnist.data_root(files) == str(root.resolve())
     assert mnist.data_root([str(root)]) == str(root)
-    manifest = tmp_path / "m.json"
-    manifest.write_text(json.dumps({"root": "/some/where"}))
-    assert mnist.data_root([str(manifest)]) == "/some/where"
+    linked = tmp_path / "linked"  # files linked from a cache under other names (snakemake --cache)
+    mnist.raw_dir(linked).mkdir(parents=True)
+    for name in FILES.values():
+        (tmp_path / f"0123abc{name}").write_bytes((mnist.raw_dir(root) / name).read_bytes())
+        (mnist.raw_dir(linked) / name).symlink_to(tmp_path / f"0123abc{name}")
+    assert mnist.data_root([str(mnist.raw_dir(linked) / n) for n in FILES.values()]) == str(linked.absolute())
+    assert mnist.load(mnist.data_root([str(mnist.raw_dir(linked) / n) for n in FILES.values()]), "test")[1].numel()
     with pytest.raises(MnistError, match="four MNIST files"):
         mnist.data_root([*files[:3], str(tmp_path / "train-images-idx3-ubyte")])
     assert mnist.present(root) and not mnist.present(tmp_path)
+
+
+# --- the data node's fetch step ------------------------------------------------------------------------------
+
+
+def test_missing_data_with_a_mirror_that_answers_is_left_to_the_fetch(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist, "_probe", lambda: None)
+    manifest = mnist.check(tmp_path / "data", verify_checksums=True)
+    assert manifest["source"] == "download" and sorted(manifest["files"]) == sorted(FILES.values())
+    assert not (tmp_path / "data").exists()  # the check downloads nothing
+
+
+def test_missing_data_offline_is_unavailable_and_says_why(tmp_path, offline):
+    with pytest.raises(MnistError, match="Name or service not known") as err:
+        mnist.check(tmp_path / "data", verify_checksums=True)
+    assert all(name in str(err.value) for name in FILES.values()) and offline == ["probe"]
+    with pytest.raises(MnistError, match="missing"):
+        mnist.check(tmp_path / "data", verify_checksums=True, download=False)
+    assert offline == ["probe"]
+
+
+def test_fetch_copies_the_checked_files_verified(tiny, tmp_path):
+    root, _ = tiny
+    manifest = mnist.check(root, verify_checksums=False)
+    dest = tmp_path / "node"
+    got = mnist.fetch(manifest, root, dest)
+    assert got["files"] == manifest["files"] and got["n_train"] == N_TRAIN
+    for name in FILES.values():
+        assert (mnist.raw_dir(dest) / name).read_bytes() == (mnist.raw_dir(root) / name).read_bytes()
+    assert sorted(p.name for p in mnist.raw_dir(dest).parent.iterdir()) == ["raw"]  # no staging folder left
+
+
+def test_fetch_refuses_files_changed_since_the_check_and_writes_nothing(tiny, tmp_path):
+    root, arrays = tiny
+    manifest = mnist.check(root, verify_checksums=False)
+    labels = arrays["test_labels"].copy()
+    labels[0] = (labels[0] + 1) % 10
+    write_idx(mnist.raw_dir(root) / "t10k-labels-idx1-ubyte", labels)
+    dest = tmp_path / "node"
+    with pytest.raises(MnistError, match="t10k-labels-idx1-ubyte changed since the data were checked"):
+        mnist.fetch(manifest, root, dest)
+    assert list(mnist.raw_dir(dest).iterdir()) == [] and sorted(p.name for p in (dest / "MNIST").iterdir()) == ["raw"]
+
+
+def test_fetch_downloads_into_the_node_and_verifies(tmp_path, monkeypatch):
+    arrays = make_set(tmp_path / "published")
+    fetched = []
+
+    def deliver(url, folder, archive, md5):
+        fetched.append(archive)
+        key = next(k for k, name in FILES.items() if name == archive.removesuffix(".gz"))
+        write_idx(Path(folder) / archive.removesuffix(".gz"), arrays[key])
+
+    monkeypatch.setattr(mnist, "_fetch", deliver)
+    monkeypatch.setattr(mnist, "_probe", lambda: None)
+    manifest = mnist.check(tmp_path / "data", verify_checksums=False)
+    got = mnist.fetch(manifest, tmp_path / "data", tmp_path / "node")
+    assert sorted(fetched) == sorted(f"{n}.gz" for n in FILES.values()) and got["n_test"] == N_TEST
+    assert not (tmp_path / "data").exists()
+
+
+def test_fetch_main_of_unavailable_data_fails_with_the_reason(tmp_path, offline):
+    out = tmp_path / "manifest.json"
+    mnist.main(["--root", str(tmp_path / "data"), "--allow-unavailable", "--out", str(out)])
+    with pytest.raises(SystemExit, match="MNIST is unavailable"):
+        mnist.fetch_main(["--manifest", str(out), "--root", str(tmp_path / "data"), "--dest", str(tmp_path / "n")])
+    assert not (tmp_path / "n").exists()

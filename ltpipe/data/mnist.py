@@ -2,18 +2,23 @@
 
 The data live in torchvision's layout, ``<root>/MNIST/raw/`` holding the four
 uncompressed IDX files listed in :data:`FILES`. ``root`` is ``resources/mnist`` unless
-the config sets ``data.mnist.root``. The workflow's data rule runs
-``ltpipe mnist --root ROOT --out manifest.json``, which
+the config sets ``data.mnist.root``. The workflow's data node has two steps:
 
-1. downloads the files that are missing (unless ``--no-download``), through
-   torchvision's mirrors and its md5 of each ``.gz`` archive, extracting them
-   next to the archives exactly as ``torchvision.datasets.MNIST`` does;
-2. verifies the four files (:func:`verify`) and writes a manifest (paths, sizes,
-   md5s, sample counts); training jobs take the four files it lists as inputs.
-   With ``--allow-unavailable`` (the workflow's setting) data that cannot be
-   had are recorded as ``available: false`` with the reason, so that the rest
-   of the workflow still runs and the claims of the experiments that need
-   MNIST are marked not run.
+1. ``ltpipe mnist --root ROOT --out manifest.json`` (a checkpoint) decides whether
+   the data can be had: the four files under ROOT are verified (:func:`verify`),
+   or, when they are missing and downloading is allowed, torchvision's mirrors
+   are asked whether they answer. Its manifest (sizes, md5s, sample counts,
+   paths relative to the data root; never an absolute path) says which. With
+   ``--allow-unavailable`` (the workflow's setting) data that cannot be had are
+   recorded as ``available: false`` with the reason, so that the rest of the
+   workflow still runs and the claims of the experiments that need MNIST are
+   marked not run.
+2. ``ltpipe mnist-fetch`` provides the four files as the node's declared outputs
+   (``resources/mnist/verified/MNIST/raw/``, shareable between workflows with
+   ``snakemake --cache``): copied from ROOT, or downloaded through torchvision's
+   mirrors and its md5 of each ``.gz`` archive (extracted exactly as
+   ``torchvision.datasets.MNIST`` does), and verified again before they appear;
+   training jobs take these four files as inputs.
 
 Verification always checks the format: all four files exist, each parses as an
 IDX file of unsigned bytes whose header (magic number, dimensions) matches its
@@ -60,8 +65,10 @@ __all__ = [
     "FILES",
     "FULL_SIZES",
     "MnistError",
+    "check",
     "check_size",
     "ensure",
+    "fetch_main",
     "load",
     "main",
     "raw_dir",
@@ -189,8 +196,8 @@ def verify(root: str | os.PathLike, verify_checksums: bool) -> dict:
     28x28, images and labels agree in number per split, labels are in 0..9.
     With ``verify_checksums`` also: 60000/10000 samples and the md5 of each file
     equal to :data:`CHECKSUMS`. All problems found are reported in one
-    :class:`MnistError`. The manifest is ``{"root", "verify_checksums",
-    "n_train", "n_test", "files": {name: {"path", "bytes", "md5"}}}``.
+    :class:`MnistError`. The manifest is ``{"verify_checksums", "n_train",
+    "n_test", "files": {name: {"path", "bytes", "md5"}}}``, each path relative to ``root``.
     """
     raw = raw_dir(root)
     missing = [name for name in FILES.values() if not (raw / name).is_file()]
@@ -207,7 +214,7 @@ def verify(root: str | os.PathLike, verify_checksums: bool) -> dict:
             problems.append(f"{name}: cannot be read ({err})")
             continue
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        files[name] = {"path": str(path.resolve()), "bytes": len(data), "md5": md5}
+        files[name] = {"path": f"MNIST/raw/{name}", "bytes": len(data), "md5": md5}
         try:
             arrays[key] = _parse_idx(data, name, _NDIM[_kind(key)[1]])
         except MnistError as err:
@@ -243,7 +250,6 @@ def verify(root: str | os.PathLike, verify_checksums: bool) -> dict:
         # The subset hint only helps when the format is fine and only the published-data checks failed.
         raise _error(problems, root, subset_hint=verify_checksums and format_ok)
     return {
-        "root": str(Path(root).resolve()),
         "verify_checksums": bool(verify_checksums),
         "n_train": counts["train"],
         "n_test": counts["test"],
@@ -298,11 +304,6 @@ def _download(root: str | os.PathLike, missing: Sequence[str]) -> None:
         raise _error(lines, root)
 
 
-def manifest_root(path: str | os.PathLike) -> str:
-    """The data folder named by a manifest written by :func:`main`."""
-    return json.loads(Path(path).read_text())["root"]
-
-
 def present(root: str | os.PathLike) -> bool:
     """Whether the four files exist under ``root`` (no check of their contents)."""
     return all((raw_dir(root) / name).is_file() for name in FILES.values())
@@ -310,11 +311,10 @@ def present(root: str | os.PathLike) -> bool:
 
 def data_root(paths: Sequence[str | os.PathLike]) -> str:
     """The data root of what a training job is given: the four IDX files (the workflow lists them as the job's
-    inputs), a data node's manifest, or the root itself."""
+    inputs), or the root itself."""
     if len(paths) == 1:
-        path = Path(paths[0])
-        return manifest_root(path) if path.suffix == ".json" else str(path)
-    folders = {Path(p).resolve().parent for p in paths}
+        return str(paths[0])
+    folders = {Path(os.path.abspath(p)).parent for p in paths}  # not resolved: the files may be links (--cache)
     names = sorted(Path(p).name for p in paths)
     if len(folders) != 1 or names != sorted(FILES.values()):
         raise MnistError(f"expected the four MNIST files ({', '.join(FILES.values())}) in one folder, got {paths}")
@@ -334,6 +334,74 @@ def ensure(root: str | os.PathLike, verify_checksums: bool, download: bool = Tru
     if missing and download:
         _download(root, missing)
     return verify(root, verify_checksums)
+
+
+def _probe() -> None:
+    """Whether torchvision's MNIST mirrors answer (a HEAD request for the first archive); MnistError if none does."""
+    import urllib.request
+
+    from torchvision.datasets import MNIST
+
+    archive = MNIST.resources[0][0]
+    errors = []
+    for mirror in MNIST.mirrors:
+        url = f"{mirror}{archive}"
+        try:
+            request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "ltpipe"})
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT / 6):
+                return
+        except Exception as err:  # DNS, connection, HTTP errors: try the next mirror
+            errors.append(f"{url}: {err}")
+    raise MnistError("no MNIST mirror answers:\n" + "\n".join(f"  - {e}" for e in errors))
+
+
+def check(root: str | os.PathLike, verify_checksums: bool, download: bool = True) -> dict:
+    """The manifest of the data node's first step: the files under ``root`` verified (``source: copy``), or,
+    when they are all missing and ``download`` is allowed, a mirror that answers (``source: download``).
+    Raises MnistError (naming the files, the root and what to do) when the data cannot be had."""
+    raw = raw_dir(root)
+    missing = [name for name in FILES.values() if not (raw / name).is_file()]
+    if not missing:
+        return {"source": "copy", **verify(root, verify_checksums)}
+    if download and len(missing) == len(FILES):
+        try:
+            _probe()
+        except MnistError as err:
+            lines = [f"missing: {', '.join(missing)} (looked in {raw.resolve()}), and the download failed:"]
+            raise _error([*lines, str(err)], root) from None
+        files = {name: {"path": f"MNIST/raw/{name}"} for name in FILES.values()}
+        return {"source": "download", "verify_checksums": bool(verify_checksums), "files": files}
+    return verify(root, verify_checksums)  # some files only, or no download: verify names what is missing
+
+
+def fetch(manifest: dict, root: str | os.PathLike, dest: str | os.PathLike) -> dict:
+    """Put the four files under ``dest/MNIST/raw`` as the manifest says (copied from ``root``, or downloaded),
+    verified before any of them appears there (in a temporary folder beside it, removed on failure); a copy
+    must also be the very files the manifest verified (same md5). Returns :func:`verify`'s manifest of dest."""
+    import shutil
+    import tempfile
+
+    verify_checksums = manifest["verify_checksums"]
+    raw = raw_dir(dest)
+    raw.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".fetch-", dir=raw.parent))
+    try:
+        if manifest["source"] == "copy":
+            raw_dir(stage).mkdir(parents=True)
+            for name in FILES.values():
+                shutil.copyfile(raw_dir(root) / name, raw_dir(stage) / name)
+        else:
+            _download(stage, list(FILES.values()))
+        got = verify(stage, verify_checksums)
+        files = manifest["files"].items()
+        changed = [n for n, info in files if "md5" in info and got["files"][n]["md5"] != info["md5"]]
+        if changed:
+            raise _error([f"{', '.join(changed)} changed since the data were checked (rerun the mnist job)"], root)
+        for name in FILES.values():
+            os.replace(raw_dir(stage) / name, raw / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return verify(dest, verify_checksums)
 
 
 # --- loading and subsets -------------------------------------------------------------------------------------
@@ -415,17 +483,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     try:
-        manifest = {"available": True, **ensure(args.root, args.verify_checksums, download=args.download)}
+        manifest = {"available": True, **check(args.root, args.verify_checksums, download=args.download)}
     except MnistError as err:
         log.error("%s", err)
         if not args.allow_unavailable:
             raise SystemExit(f"ltpipe mnist: {err}") from None
-        unavailable = {"available": False, "root": str(Path(args.root).resolve()), "error": str(err)}
+        unavailable = {"available": False, "error": str(err)}
         _write_json_atomic(unavailable, Path(args.out))
         log.warning("MNIST unavailable: the experiments that need it are left out and their claims marked not run")
         return
-    for name, info in manifest["files"].items():
-        log.info("%s: %d bytes, md5 %s (%s)", name, info["bytes"], info["md5"], info["path"])
-    check = "checksums verified" if manifest["verify_checksums"] else "format and sizes verified, checksums skipped"
-    log.info("MNIST at %s: %d train, %d test; %s", manifest["root"], manifest["n_train"], manifest["n_test"], check)
+    if manifest["source"] == "download":
+        log.info("MNIST is not under %s; a mirror answers, the fetch job downloads it", Path(args.root).resolve())
+    else:
+        for name, info in manifest["files"].items():
+            log.info("%s: %d bytes, md5 %s", name, info["bytes"], info["md5"])
+        checked = "checksums verified" if manifest["verify_checksums"] else "format and sizes, not checksums, verified"
+        log.info("MNIST at %s: %d train, %d test; %s", args.root, manifest["n_train"], manifest["n_test"], checked)
     _write_json_atomic(manifest, Path(args.out))
+
+
+def fetch_main(argv: Sequence[str] | None = None) -> None:
+    """ltpipe mnist-fetch: provide the four MNIST files under DEST/MNIST/raw as the manifest says, verified."""
+    parser = argparse.ArgumentParser(prog="ltpipe mnist-fetch", description=fetch_main.__doc__)
+    parser.add_argument("--manifest", required=True, help="the manifest written by ltpipe mnist")
+    parser.add_argument("--root", required=True, help="data root the manifest checked (data.mnist.root)")
+    parser.add_argument("--dest", required=True, help="folder whose MNIST/raw receives the files")
+    args = parser.parse_args(argv)
+    manifest = json.loads(Path(args.manifest).read_text())
+    if not manifest["available"]:
+        raise SystemExit(f"ltpipe mnist-fetch: MNIST is unavailable ({args.manifest}):\n{manifest['error']}")
+    try:
+        got = fetch(manifest, args.root, args.dest)
+    except MnistError as err:
+        raise SystemExit(f"ltpipe mnist-fetch: {err}") from None
+    how = "copied from " + str(args.root) if manifest["source"] == "copy" else "downloaded"
+    log.info("MNIST %s into %s: %d train, %d test", how, raw_dir(args.dest), got["n_train"], got["n_test"])

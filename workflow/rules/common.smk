@@ -30,6 +30,11 @@ GATHERED = {
 MNIST = config["data"]["mnist"]
 MNIST_ROOT = MNIST["root"] or "resources/mnist"
 MANIFEST = "resources/mnist/manifest.json"
+# the MNIST data node's outputs (rule mnist_fetch), the files every training job reads
+MNIST_NODE = "resources/mnist/verified"
+MNIST_FILES = [
+    f"{MNIST_NODE}/MNIST/raw/{name}" for name in sorted(mnist_data.FILES.values())
+]
 PS_TRAINING = ("n_samples", "epochs", "batch_size", "optimizer", "lr", "momentum")
 PS_TRAINING += ("weight_decay", "schedule")
 # Keys of an experiment section that only figures, claims or a later summary
@@ -190,7 +195,7 @@ def mnist_files(wildcards):
         raise WorkflowError(
             f"MNIST is unavailable (see {MANIFEST}):\n{manifest['error']}"
         )
-    return sorted(info["path"] for info in manifest["files"].values())
+    return MNIST_FILES
 
 
 def runnable(e):

@@ -26,11 +26,12 @@ rule zhang2021_teachers:
         " --seed {params.seed} --config {params.cfg:q} --out {output} > {log} 2>&1"
 
 
-# MNIST (Z7, PS): read, verify and, when absent, download the four IDX files
-# under data.mnist.root (default resources/mnist). A checkpoint: when the data
-# cannot be had (offline, no copy), the manifest records why, the experiments
-# that need MNIST are left out and their claims are marked not run. `present`
-# reruns it once the files appear; after going online, --forcerun mnist.
+# MNIST (Z7, PS, PE, PC, MW, MN), in two steps. The checkpoint decides whether
+# the data can be had: the four IDX files under data.mnist.root (default
+# resources/mnist) verified, or a download mirror that answers. When they
+# cannot (offline, no copy), its manifest records why, the experiments that
+# need MNIST are left out and their claims are marked not run. `present` reruns
+# it once the files appear; after going online, --forcerun mnist.
 checkpoint mnist:
     input:
         code=ltpipe_code("data.mnist"),
@@ -56,4 +57,30 @@ checkpoint mnist:
         ),
     shell:
         "python -m ltpipe mnist --root {params.root:q} {params.flags} --allow-unavailable --out {output}"
+        " > {log} 2>&1"
+
+
+# The data node's outputs: the four IDX files (copied from the root, or
+# downloaded), verified, at a path relative to the working directory. Cached
+# without its software (`snakemake --cache` with SNAKEMAKE_OUTPUT_CACHE set):
+# workflows that ask for the same data share one copy and one download.
+rule mnist_fetch:
+    input:
+        manifest=MANIFEST,
+        code=ltpipe_code("data.mnist"),
+    output:
+        multiext(f"{MNIST_NODE}/MNIST/raw/", *sorted(mnist_data.FILES.values())),
+    log:
+        "logs/data/mnist_fetch.log",
+    cache: "omit-software"
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        root=lambda w: MNIST_ROOT,  # the config's data root (the checkpoint checked it), not a prefix of the outputs
+        dest=lambda w, output: output[0].split("/MNIST/raw/")[0],
+    shell:
+        "python -m ltpipe mnist-fetch --manifest {input.manifest} --root {params.root:q} --dest {params.dest}"
         " > {log} 2>&1"
