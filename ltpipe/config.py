@@ -249,14 +249,26 @@ def job_parser(prog: str, description: str | None, section: str) -> argparse.Arg
     return parser
 
 
+def deterministic_cuda() -> None:
+    """Ask CUDA for run-to-run reproducible results: deterministic algorithms (torch warns about an op that has
+    none rather than stopping a long job), cuDNN without autotuning, and the cuBLAS workspace setting that
+    deterministic cuBLAS needs (set before the first cuBLAS call). Recorded in every table (``deterministic``)."""
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
 def start_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Set torch's thread count and resolve the device (on a host with several GPUs, the job takes one
-    no other job holds: ``claim_gpu``); returns (the parsed --config, device)."""
+    """Set torch's thread count and resolve the device (on CUDA: deterministic algorithms, and on a host with
+    several GPUs the one no other job holds, ``claim_gpu``); returns (the parsed --config, device)."""
     import torch
 
     torch.set_num_threads(max(1, args.threads))
     device = resolve_device(args.device, getattr(args, "gpus", 0))
     if device == "cuda":
+        deterministic_cuda()
         index = claim_gpu(torch.cuda.device_count())
         torch.cuda.set_device(index)
         log.info("device: cuda:%d (%s)", index, torch.cuda.get_device_name(index))

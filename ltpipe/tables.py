@@ -2,16 +2,23 @@
 
 Every table ltpipe writes carries, under the Parquet key ``ltpipe``, a JSON
 object with the resolved config of the job, the ltpipe version, the git commit
-when known, the torch and numpy versions and the device.
+when known and whether the checkout had uncommitted changes to tracked files
+(``git_dirty``), the Python, torch, numpy, pandas, pyarrow and CUDA versions, the
+device and, on CUDA, the GPU's name. A gathered table (the ones users open:
+trials, rounds, weights, ...) also carries the provenance of every part it was
+gathered from (``parts``: path, config, device, GPU, commit), so the settings of
+each row's job travel with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
+import platform
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -29,15 +36,23 @@ META_KEY = b"ltpipe"
 log = logging.getLogger(__name__)
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=False
-        )
+        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None
+
+
+@functools.cache
+def _git_state() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout ltpipe runs from; (None, None) outside a git checkout."""
+    commit = (_git("rev-parse", "HEAD") or "").strip() or None
+    if commit is None:
+        return None, None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return commit, None if status is None else bool(status.strip())
 
 
 def provenance(config: Any = None, device: str | None = None) -> dict[str, Any]:
@@ -46,13 +61,24 @@ def provenance(config: Any = None, device: str | None = None) -> dict[str, Any]:
 
     from ltpipe import __version__
 
+    commit, dirty = _git_state()
+    gpu = None
+    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(torch.device(device))
     return {
         "config": config,
         "ltpipe_version": __version__,
-        "git_commit": _git_commit(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "python_version": platform.python_version(),
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
+        "pandas_version": pd.__version__,
+        "pyarrow_version": pa.__version__,
+        "cuda_version": torch.version.cuda,
         "device": device,
+        "gpu_name": gpu,
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
     }
 
 
@@ -102,5 +128,9 @@ def gather_main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("inputs", nargs="+")
     args = parser.parse_args(argv)
     df = pd.concat([read_table(p) for p in args.inputs], ignore_index=True)
-    write_table(df, args.out, config={"inputs": args.inputs})
+    parts = []
+    for path in args.inputs:
+        meta = read_metadata(path)
+        parts.append({"path": path, **{k: meta.get(k) for k in ("config", "device", "gpu_name", "git_commit")}})
+    write_table(df, args.out, config={"inputs": args.inputs, "parts": parts})
     log.info("wrote %d rows to %s", len(df), args.out)

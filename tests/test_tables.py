@@ -33,3 +33,63 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         raise RuntimeError("killed")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_provenance_records_versions_and_whether_the_checkout_was_dirty(monkeypatch):
+    import platform
+
+    import pyarrow
+    import torch
+
+    from ltpipe import tables
+
+    answers = {"rev-parse": "0123abcd\n", "status": " M ltpipe/engines/agd.py\n"}
+    monkeypatch.setattr(tables, "_git", lambda cmd, *rest: answers[cmd])
+    tables._git_state.cache_clear()
+    try:
+        meta = tables.provenance({"x": 1}, "cpu")
+        assert meta["git_commit"] == "0123abcd" and meta["git_dirty"] is True
+        assert meta["python_version"] == platform.python_version() and meta["pyarrow_version"] == pyarrow.__version__
+        assert meta["pandas_version"] == pd.__version__ and meta["cuda_version"] == torch.version.cuda
+        assert meta["device"] == "cpu" and meta["gpu_name"] is None
+        answers["status"] = ""  # committed: clean
+        tables._git_state.cache_clear()
+        assert tables.provenance()["git_dirty"] is False
+        answers["rev-parse"] = None  # not a git checkout (an installed copy): unknown, not clean
+        tables._git_state.cache_clear()
+        assert tables.provenance()["git_commit"] is None and tables.provenance()["git_dirty"] is None
+    finally:
+        tables._git_state.cache_clear()
+
+
+def test_a_gathered_table_carries_every_part_s_config(tmp_path):
+    from ltpipe.tables import gather_main
+
+    for r in (4, 9):
+        write_table(
+            pd.DataFrame({"r": [r], "err": [0.5]}), tmp_path / f"r{r}.parquet", config={"z3": {"r": r}}, device="cpu"
+        )
+    parts = [str(tmp_path / f"r{r}.parquet") for r in (4, 9)]
+    gather_main(["--out", str(tmp_path / "all.parquet"), *parts])
+    meta = read_metadata(tmp_path / "all.parquet")
+    assert meta["config"]["inputs"] == parts
+    assert [(p["path"], p["config"], p["device"]) for p in meta["config"]["parts"]] == [
+        (parts[0], {"z3": {"r": 4}}, "cpu"),
+        (parts[1], {"z3": {"r": 9}}, "cpu"),
+    ]
+    assert list(read_table(tmp_path / "all.parquet")["r"]) == [4, 9]
+
+
+def test_cuda_jobs_ask_for_deterministic_algorithms(monkeypatch):
+    import torch
+
+    from ltpipe.config import deterministic_cuda
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        deterministic_cuda()
+        assert torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
