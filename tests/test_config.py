@@ -211,3 +211,27 @@ def test_gpu_jobs_on_one_host_each_hold_their_own_gpu(tmp_path, caplog):
         c._HELD.pop().close()
     assert c.claim_gpu(3, tmp_path) == 0
     c._HELD.pop().close()
+
+
+def test_config_readme_documents_every_key_at_both_scales_and_is_up_to_date():
+    import runpy
+
+    doc = runpy.run_path(str(ROOT / "scripts" / "config_readme.py"))
+    text = (ROOT / "config" / "README.md").read_text()
+    assert text == doc["render"](), "config/README.md is out of date: run python scripts/config_readme.py"
+
+    def leaves(d, path=""):
+        for k, v in d.items():
+            p = f"{path}.{k}" if path else k
+            yield from leaves(v, p) if isinstance(v, dict) else [p]
+
+    default, paper = load("config.yaml"), load("paper.yaml")
+    rows = {line.split("`")[1]: line for line in text.splitlines() if line.startswith("| `")}
+    for key in leaves(default):
+        assert key in rows, key
+        cells = [c.strip() for c in rows[key].strip("|").split(" | ")]
+        assert cells[1], f"{key} has no meaning"  # every key says what it is
+        assert len(cells) == 4, key
+    assert set(leaves(paper)) == set(leaves(default))
+    assert "`[3, 10]`" in rows["pensia2020.pe.epochs.lenet5"]  # a value from each scale, hand-checked
+    assert str(paper["zhang2021"]["z2"]["d"]) in rows["zhang2021.z2.d"]
