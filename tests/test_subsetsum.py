@@ -14,12 +14,13 @@ def dyadic(rng, shape, scale=2**20, low=-1.0, high=1.0):
     return rng.integers(int(low * scale), int(high * scale), size=shape, endpoint=True) / scale
 
 
+@pytest.mark.parametrize("method", ["kernel", "reference"])
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 10, 13, 16])
-def test_equals_brute_force_exactly(n):
+def test_equals_brute_force_exactly(n, method):
     rng = np.random.default_rng(n)
     a = dyadic(rng, (3000, n))
     w = dyadic(rng, 3000, low=-2.0, high=2.0)
-    err, mask = solve(a, w, chunk=257)
+    err, mask = solve(a, w, chunk=257, method=method)
     best, _ = brute_force(a, w)
     np.testing.assert_array_equal(err.numpy(), best)
     # the mask reproduces its sum: the error is that of the subset returned
@@ -93,16 +94,17 @@ SPARSEST_CASES = [
 ]
 
 
+@pytest.mark.parametrize("method", ["kernel", "reference"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 11, 13, 16])
 @pytest.mark.parametrize(("scale", "eps_list"), SPARSEST_CASES)
-def test_sparsest_equals_brute_force_exactly(n, scale, eps_list):
+def test_sparsest_equals_brute_force_exactly(n, scale, eps_list, method):
     rng = np.random.default_rng([n, scale])
     rows = 3000 if n <= 13 else 1000
     a = dyadic(rng, (rows, n), scale=scale)
     w = dyadic(rng, rows, scale=scale, low=-2.0, high=2.0)
     optimum, _ = brute_force(a, w)
     for eps in eps_list:
-        err, mask, within = solve_sparsest(a, w, eps, chunk=97)
+        err, mask, within = solve_sparsest(a, w, eps, chunk=97, method=method)
         err, mask, within = err.numpy(), mask.numpy(), within.numpy()
         fewest, best_err = brute_sparsest(a, w, eps)
         feasible = fewest <= n
@@ -184,3 +186,48 @@ def test_window_ends_are_exact_from_any_guess(strict):
     expected = flags.int().argmax(dim=2)  # first true, m if none
     for guess in [torch.randint(0, m + 1, (b, k), generator=gen), torch.zeros(b, k, dtype=torch.long), expected]:
         np.testing.assert_array_equal(_first_true(s2s, w, s1, guess, q).numpy(), expected.numpy())
+
+
+# --- the compiled kernels against the reference tensor program ----------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 4, 9, 14, 20])
+def test_kernel_equals_the_reference_bit_for_bit_where_sums_are_exact(n):
+    """Integer coefficients: every sum is exact in both, so ties abound and both must break them alike."""
+    rng = np.random.default_rng([7, n])
+    a = rng.integers(-5, 6, (3000, n)).astype(float)
+    w = rng.integers(-12, 13, 3000) + 0.5 * rng.integers(0, 2, 3000)
+    e_k, m_k = solve(a, w, method="kernel")
+    e_r, m_r = solve(a, w, method="reference")
+    assert torch.equal(e_k, e_r) and torch.equal(m_k, m_r)
+    for eps in (0.0, 1.0, 2.5):
+        e_k, m_k, ok_k = solve_sparsest(a, w, eps, method="kernel")
+        e_r, m_r, ok_r = solve_sparsest(a, w, eps, method="reference")
+        assert torch.equal(e_k, e_r) and torch.equal(ok_k, ok_r)
+        # the fewest coefficients wherever a subset is within eps (elsewhere a nearest subset: ties are free)
+        assert torch.equal(m_k.sum(1)[ok_k], m_r.sum(1)[ok_r])
+        assert (ok_k.sum() > 0) and (eps > 0 or (~ok_k).sum() > 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_kernel_finds_the_reference_s_subsets_on_random_reals(dtype):
+    """Real coefficients: the same subsets; the errors differ at most by the rounding of the half sums (the
+    reference's matrix product may add in another order than the kernel's fixed left-to-right sum)."""
+    rng = np.random.default_rng(3)
+    a = rng.uniform(-0.3, 0.3, (4000, 21))
+    w = rng.uniform(-0.3, 0.3, 4000)
+    e_k, m_k = solve(a, w, dtype=dtype, method="kernel")
+    e_r, m_r = solve(a, w, dtype=dtype, method="reference")
+    ulp = torch.finfo(dtype).eps
+    assert torch.equal(m_k, m_r) or (dtype == torch.float32 and (m_k != m_r).any(1).float().mean() < 0.01)
+    assert float((e_k - e_r).abs().max()) <= 8 * ulp
+    e_k, m_k, ok_k = solve_sparsest(a, w, 0.01, dtype=dtype, method="kernel")
+    e_r, m_r, ok_r = solve_sparsest(a, w, 0.01, dtype=dtype, method="reference")
+    same = (m_k == m_r).all(1)
+    assert same.float().mean() > 0.99 and torch.equal(m_k.sum(1)[ok_k & ok_r], m_r.sum(1)[ok_k & ok_r])
+    assert float((e_k - e_r).abs().max()) <= 8 * ulp
+
+
+def test_method_is_checked():
+    with pytest.raises(ValueError, match="method must be"):
+        solve(np.zeros((1, 2)), np.zeros(1), method="fast")

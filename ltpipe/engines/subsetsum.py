@@ -5,7 +5,12 @@ minimises |w - sum_{i in S} a_i|. Pensia et al. (Experiment 1) solved each
 weight of a network with a MIP solver; for n up to about 30 the problem is
 solved exactly by meet in the middle: enumerate the 2^(n/2) sums of each
 half, sort one side, and for every sum s1 of the other side binary-search
-w - s1 among them. Instances are processed in chunks as one tensor program.
+w - s1 among them. On the CPU the work goes to compiled kernels
+(:mod:`ltpipe.engines.subsetsum_kernel`: Horowitz and Sahni's sorted
+generation and a one-pointer scan, parallel over instances, equal to the last
+bit); on CUDA, and with ``method="reference"`` on the CPU, instances are
+processed in chunks as one tensor program (the reference the kernels are
+tested against).
 
 :func:`solve_sparsest` answers a second question by the same split: among
 the subsets within eps of w, one with the fewest elements (exactly).
@@ -49,6 +54,14 @@ def _instances(a, w, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Te
     return a, w
 
 
+def _use_kernel(a: torch.Tensor, method: str) -> bool:
+    if method not in ("auto", "kernel", "reference"):
+        raise ValueError(f"method must be auto, kernel or reference, not {method!r}")
+    if method == "kernel" and a.device.type != "cpu":
+        raise ValueError("the compiled kernels run on the CPU; use method='auto' on CUDA")
+    return method == "kernel" or (method == "auto" and a.device.type == "cpu")
+
+
 def solve(
     a,
     w,
@@ -56,6 +69,7 @@ def solve(
     chunk: int | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float64,
+    method: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Best subset sum of each row: returns (error (B,), mask (B, n) bool), exactly optimal.
 
@@ -63,12 +77,22 @@ def solve(
     with the sums formed as the two half sums added; ties go to the subset
     found first. ``chunk`` instances are held at once (by default as many as
     fit in about 16 MiB, which keeps a chunk in the CPU's cache: measured
-    faster than large chunks); results are returned on the CPU.
+    faster than large chunks); results are returned on the CPU. ``method``:
+    ``auto`` (the compiled kernel on the CPU, the tensor program on CUDA),
+    ``kernel`` or ``reference`` (the tensor program, also on the CPU).
     """
     a, w = _instances(a, w, dtype, device)
     b, n = a.shape
     if n == 0:
         return w.abs().cpu(), torch.zeros((b, 0), dtype=torch.bool)
+    if _use_kernel(a, method):
+        from ltpipe.engines.subsetsum_kernel import solve_kernel
+
+        an, wn = a.contiguous().numpy(), w.contiguous().numpy()
+        err = np.empty(b, dtype=an.dtype)
+        mask = np.empty((b, n), dtype=np.uint8)
+        solve_kernel(an, wn, err, mask)
+        return torch.from_numpy(err), torch.from_numpy(mask).bool()
     n1 = n // 2
     n2 = n - n1
     bits1 = _bits(n1, a.device, a.dtype)
@@ -128,6 +152,7 @@ def solve_sparsest(
     chunk: int | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float64,
+    method: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fewest coefficients within eps of each row: returns (error (B,), mask (B, n) bool, within (B,) bool).
 
@@ -149,7 +174,7 @@ def solve_sparsest(
     formed as for :func:`solve` (w minus the two half sums added, in
     ``dtype``), is <= eps; the range ends are located on exactly that
     predicate, so the result is exact for the computed sums. ``a``, ``w``,
-    ``chunk``, ``device`` and ``dtype`` are as for :func:`solve`; eps >= 0.
+    ``chunk``, ``device``, ``dtype`` and ``method`` are as for :func:`solve`; eps >= 0.
     The tables take 2 * (n2 + 1) * 2^n2 * 4 bytes per instance (n2 = n - n // 2):
     196 KiB at n = 21, 176 MiB at the limit n = 40 (as for :func:`solve`).
     """
@@ -161,6 +186,15 @@ def solve_sparsest(
     if n == 0:
         err = w.abs().cpu()
         return err, torch.zeros((b, 0), dtype=torch.bool), err <= eps
+    if _use_kernel(a, method):
+        from ltpipe.engines.subsetsum_kernel import sparsest_kernel
+
+        an, wn = a.contiguous().numpy(), w.contiguous().numpy()
+        err = np.empty(b, dtype=an.dtype)
+        mask = np.empty((b, n), dtype=np.uint8)
+        ok = np.empty(b, dtype=np.uint8)
+        sparsest_kernel(an, wn, an.dtype.type(eps), err, mask, ok)
+        return torch.from_numpy(err), torch.from_numpy(mask).bool(), torch.from_numpy(ok).bool()
     n1 = n // 2
     n2 = n - n1
     bits1 = _bits(n1, a.device, a.dtype)
