@@ -5,8 +5,19 @@ K = 5, eta = 0.5, beta = 0.2) for the same fixed number of iterations (no
 early stop). The loop is the straightforward reading of eq. (2) and
 Algorithm 1: trial by trial, iteration by iteration, neuron by neuron on
 x_{Omega_j}. A second reference, the same loop on dense (d, K) weights, is
-printed too. The last line is ``ratio: <batched / loop>`` in trial-iterations
-per second.
+printed too. Then ``ratio: <batched / loop>`` in trial-iterations per second.
+
+Then the engine against this machine's memory roofline: the bandwidth measured
+here (STREAM's copy and triad on arrays far larger than any cache, best of 5;
+``bandwidth_gbs:`` is the triad's), the bytes each trial-iteration must move
+(its inputs are read twice, for the forward product and for the gradient: 2 N K r
+numbers in the gathered layout, 2 N d in the dense one; weights and residuals
+are a few hundred times smaller) and the flops (4 N K r: two products, 2 flops a
+multiply-add), for float64 and float32: ``roofline_fraction_float64:`` and
+``roofline_fraction_float32:`` (bytes moved per second over the bandwidth).
+The engine runs its trials in groups that fit in the processor's cache
+(``cache_mb``), so a group's inputs may come from cache rather than memory and
+the fraction may exceed 1: the DRAM roofline then does not bound it.
 
     python bench/agd.py                 # the recorded configuration
     python bench/agd.py --trials 4 --iterations 20 --r 9 36   # a quick look
@@ -23,7 +34,7 @@ import torch
 
 from ltpipe.data.grid import trial_specs
 from ltpipe.data.teacher import ball_init, build_problems, teacher_table
-from ltpipe.engines.agd import run_agd
+from ltpipe.engines.agd import GATHER_BELOW, _Layout, run_agd
 
 
 def loop_per_neuron(X, y, supports, W0, eta, beta, iters):
@@ -119,6 +130,51 @@ def main() -> None:
     print(f"dense_loop: {rates['dense_loop']:.1f} trial-iterations/s")
     print(f"ratio_vs_dense_loop: {rates['batched'] / rates['dense_loop']:.2f}")
     print(f"ratio: {rates['batched'] / rates['loop']:.2f}")
+    roofline(args)
+
+
+def bandwidth(mb: int = 1024, repeats: int = 5) -> tuple[float, float]:
+    """(copy, triad) bytes per second of this machine's memory, STREAM's way, with torch's threads."""
+    n = mb * 2**20 // 8
+    a = torch.empty(n, dtype=torch.float64)
+    b = torch.rand(n, dtype=torch.float64)
+    c = torch.rand(n, dtype=torch.float64)
+    copy = triad = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a.copy_(b)
+        copy = min(copy, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        torch.add(b, c, alpha=3.0, out=a)
+        triad = min(triad, time.perf_counter() - t0)
+    return 2 * n * 8 / copy, 3 * n * 8 / triad
+
+
+def roofline(args) -> None:
+    """The batched engine's bytes and flops per second on the same workload, float64 and float32."""
+    copy, triad = bandwidth()
+    print(f"bandwidth_copy_gbs: {copy / 1e9:.2f}")
+    print(f"bandwidth_gbs: {triad / 1e9:.2f}")
+    for dtype in (torch.float64, torch.float32):
+        name = str(dtype).split(".")[1]
+        moved = flops = seconds = 0.0
+        for r in args.r:
+            specs = trial_specs("bench", "z3", {"trials": args.trials}, r, 0)
+            p = build_problems(teacher_table(specs, d=args.d, k=args.k), args.n, dtype=dtype)
+            W0 = ball_init([s["seed"] for s in specs], p.target.double(), p.mask.double(), 0.1).to(dtype)
+            t0 = time.perf_counter()
+            run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2, max_iter=args.iterations, tol=0.0, log_every=0)
+            seconds += time.perf_counter() - t0
+            per_trial = _Layout.bytes_per_trial(p.X, p.mask, "auto")  # one read of a trial's inputs
+            moved += 2 * per_trial * p.batch * args.iterations
+            m = int(p.mask.sum(dim=1).max())  # the widest support: what the gathered layout holds per neuron
+            width = args.k * m if args.k * m <= GATHER_BELOW * args.d else args.k * args.d  # numbers per sample
+            flops += 4 * args.n * width * p.batch * args.iterations
+        print(
+            f"{name}: {moved / seconds / 1e9:.2f} GB/s moved, {flops / seconds / 1e9:.2f} GFLOP/s, "
+            f"{flops / moved:.3f} flop/byte"
+        )
+        print(f"roofline_fraction_{name}: {moved / seconds / triad:.2f}")
 
 
 if __name__ == "__main__":

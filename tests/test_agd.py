@@ -222,3 +222,21 @@ def test_curvature_does_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+
+
+@pytest.mark.parametrize("lam", [0.2, 1.0])
+def test_float32_succeeds_wherever_float64_does(lam):
+    """dtype: float32 halves the memory moved per iteration; it must still reach the success tolerance (relative
+    error 1e-4) on every trial float64 solves. Its steps cannot shrink below float32's resolution, so it may stop
+    at the cap (stalled or capped) where float64 meets the step tolerance: success, not the stop, is compared."""
+    seeds, p = make_problems(d=30, k=3, r=6, n=400, trials=6, seed=11)
+    W0 = ball_init(seeds, p.target, p.mask, lam)
+    kw = {"eta": 0.5, "beta": 0.2, "max_iter": 4000, "tol": 1e-8, "log_every": 0}
+    r64 = run_agd(p.X, p.y, p.mask, W0, p.target, **kw)
+    f = torch.float32
+    r32 = run_agd(p.X.to(f), p.y.to(f), p.mask.to(f), W0.to(f), p.target.to(f), **kw)
+    assert r64.success.any()
+    assert bool((r32.success | ~r64.success).all()), (r64.rel_error, r32.rel_error)
+    # and float32 lands where float64 does, to float32's accuracy
+    both = r64.success & r32.success
+    assert float((r32.rel_error[both] - r64.rel_error[both]).abs().max()) < 1e-4
