@@ -26,6 +26,13 @@ rule zhang2021_teachers:
         " --seed {params.seed} --config {params.cfg:q} --out {output} > {log} 2>&1"
 
 
+# The MNIST node runs where Snakemake runs (a cluster's login node usually has
+# the internet access its compute nodes lack); it is light.
+localrules:
+    mnist,
+    mnist_fetch,
+
+
 # MNIST (Z7, PS, PE, PC, MW, MN), in two steps. The checkpoint decides whether
 # the data can be had: the four IDX files under data.mnist.root (default
 # resources/mnist) verified, or a download mirror that answers. When they
