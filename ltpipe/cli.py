@@ -25,6 +25,7 @@ DRIVERS = {
     "figure": "ltpipe.plotting:main",
     "claims": "ltpipe.claims:main",
     "claims-gather": "ltpipe.claims:gather_main",
+    "report-claims": "ltpipe.report:main",
 }
 COMMANDS = {**DRIVERS, **registry.commands()}
 

@@ -121,8 +121,12 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "z2",
                 ("trials",),
-                "Zhang et al. 2021, Fig. 2: success rate of AGD from a ball initialisation at relative distance "
-                "lambda (y) for each support size r (x: sqrt r); black = every trial fails, white = every trial "
+                "Zhang et al. 2021, Fig. 2: the local convex region. Paper: the success rate of AGD from an "
+                "initialisation at relative distance lambda from the ground truth, over lambda and sqrt r (K = 5, "
+                "d = 500, N = 3000, 100 tests per cell); the radius of the region where it succeeds is linear in "
+                "-sqrt r (Theorem 1), so it grows as the network is pruned. Ours: success rate of AGD from a ball "
+                "initialisation at relative distance lambda (y) for each support size r (x: sqrt r); black = every "
+                "trial fails, white = every trial "
                 f"succeeds ({_SUCCESS}). Red: the largest lambda with success rate >= 0.5 per r (the radius of the "
                 f"local convex region). One panel per step size eta; {_CAPPED}",
             ),
@@ -141,14 +145,18 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "z3_a",
                 ("curves",),
-                "Zhang et al. 2021, Fig. 3a: relative error ||W - W~*||_F / ||W~*||_F against the iteration, one "
+                "Zhang et al. 2021, Fig. 3a: linear convergence. Paper: the relative error falls exponentially with "
+                "the iterations, so Algorithm 1 converges linearly (N = 3000, d = 300, K = 5, eta = 0.5, "
+                "beta = 0.2). Ours: relative error ||W - W~*||_F / ||W~*||_F against the iteration, one "
                 "colour per r: thin lines are single trials, the thick line their median while every trial still "
                 "runs. A straight line on this log scale is linear convergence.",
             ),
             Figure(
                 "z3_b",
                 ("rates",),
-                "Zhang et al. 2021, Fig. 3b: convergence rate nu (per-iteration contraction, exp of the slope of "
+                "Zhang et al. 2021, Fig. 3b: the convergence rate. Paper: the rate nu is almost linear in sqrt r "
+                "(Theorem 2), and AGD (beta = 0.2) has a smaller rate than GD (beta = 0), so it converges faster. "
+                "Ours: convergence rate nu (per-iteration contraction, exp of the slope of "
                 "log error over the linear part of each curve) against sqrt r, GD (beta = 0) and AGD; mean and "
                 "standard deviation over trials.",
             ),
@@ -168,8 +176,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "z4",
                 ("trials",),
-                "Zhang et al. 2021, Fig. 4: success rate over support size r (x) and number of samples N (y), "
-                f"d = 100 ({_SUCCESS}); red: the smallest N with success rate >= 0.5 per r among the trials that "
+                "Zhang et al. 2021, Fig. 4: sample complexity. Paper: the phase transition of success over r and N "
+                "at d = 100 (100 runs per N): the number of samples needed is linear in r (eq. 8). Ours: success "
+                f"rate over support size r (x) and number of samples N (y) ({_SUCCESS}); red: the smallest N with "
+                "success rate >= 0.5 per r among the trials that "
                 f"converged or succeeded (a trial capped short of success is the budget's verdict, not N's). One "
                 f"panel per step size eta; {_CAPPED}",
             ),
@@ -188,7 +198,9 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "z5",
                 ("trials",),
-                "Zhang et al. 2021, Fig. 5: final relative error against sqrt r for each noise level sigma / E_y; "
+                "Zhang et al. 2021, Fig. 5: noisy measurements. Paper: at N = 1000, K = 10, d = 300 the relative "
+                "error of the learned model is linear in sqrt r (eq. 9) and proportional to the noise level. Ours: "
+                "final relative error against sqrt r for each noise level sigma / E_y; "
                 "median and interquartile range over the trials that converged, one panel per step size eta. "
                 "Grey dotted: the median distance the stop rule leaves to the limit (rel_change q / (1 - q)), "
                 "which must lie well below the curves. Open markers: points where most trials stopped at "
@@ -215,9 +227,12 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "zt",
                 ("trials",),
-                "Zhang et al. 2021, Algorithm 1's tensor initialisation (Zhong et al. 2017's method of moments on "
-                "the pooled input x^ = K^(-1/2) sum_j x_Omega_j; the fourth moment in place of the third, which "
-                "vanishes for ReLU): (a) relative error of W(0) against the number of samples N, one colour per r "
+                "Zhang et al. 2021, Algorithm 1's tensor initialisation, not a figure of the paper: W(0) by the "
+                "method of moments, and AGD from it. Paper: Algorithm 1 starts AGD from a tensor initialisation "
+                "that, with enough samples, lies in the local convex region (Lemma 1); its experiments start from a "
+                "ball around the ground truth instead. Ours: W(0) by Zhong et al. 2017's method of moments on "
+                "the pooled input x^ = K^(-1/2) sum_j x_Omega_j (the fourth moment in place of the third, which "
+                "vanishes for ReLU). (a) relative error of W(0) against the number of samples N, one colour per r "
                 "(median and interquartile range over trials); dashed: the part of it that comes from estimating "
                 "the moments (distance to the same method run on the exact moments), dotted: N^(-1/2). (b) success "
                 f"rate of AGD from the tensor start (solid) and from a ball at the same relative distance on the "
@@ -238,8 +253,12 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "z6",
                 ("rounds",),
-                "Zhang et al. 2021, Fig. 6: iterative magnitude pruning of a dense student trained by AGD on the "
-                "sparse teacher (K = 5, d = 100, r* = 20): test error (MSE) against the percentage of first-layer "
+                "Zhang et al. 2021, Fig. 6: IMP on the synthetic sparse teacher. Paper: with K = 5, d = 100, "
+                "r/d = 20% and noise 1e-3, for N above 100 the test error falls as pruning proceeds and falls with N "
+                "at any sparsity; pruned below the teacher's 20% it is large for every N, and at N = 100 it is "
+                "always large (too few samples). Ours: iterative magnitude pruning of a dense student trained by "
+                "AGD on the sparse teacher (r* inputs per neuron): test error (MSE) against the percentage of "
+                "first-layer "
                 "weights left (x reversed, log), one line per number of samples N; median and interquartile "
                 "range over trials, one panel per step size eta. The dotted line marks r*/d; open markers: "
                 "rounds where most trials stopped at max_iter.",
@@ -259,7 +278,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "z7",
                 ("rounds",),
-                "Zhang et al. 2021, Fig. 7: iterative magnitude pruning on MNIST: test accuracy at the end of each "
+                "Zhang et al. 2021, Fig. 7: IMP on MNIST. Paper: LeNet5 pruned by IMP at 20% per round, N = 10,000 "
+                "to 40,000: the test accuracy first rises as the network is properly pruned (e.g. N = 20,000) and "
+                "drops when it is overly pruned, less clearly than on synthetic data. Ours: iterative magnitude "
+                "pruning on MNIST: test accuracy at the end of each "
                 "round (nothing selected on the test set) against the percentage of weights left (x reversed, "
                 "log), one line per training size N, mean over trials with a band of +- one standard error; the "
                 "Frankle & Carbin controls (random pruning; IMP's masks from a fresh initialisation), where run, "
@@ -288,7 +310,11 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "ps",
                 ("weights", "summary"),
-                "Pensia et al. 2020, Experiment 1: fraction of the weights of the bias-free 784-500-10 target whose "
+                "Pensia et al. 2020, Experiment 1: a trained network's weights as subset sums. Paper: in the text "
+                "(no figure), every weight of a two-layer, 500 hidden unit MNIST network with 97.19% test accuracy "
+                "is approximated by an exact subset sum (a MIP solver) of n = C log2(1/eps) = 21 random "
+                "coefficients (eps = 0.01, C = 3): most weights have an error well below 0.01 and the approximated "
+                "network keeps the 97.19%. Ours: fraction of the weights of the bias-free 784-500-10 target whose "
                 "error |w - subset sum| is at least x, against x (log-log), each weight approximated from its own "
                 "n = C round(log2(1/eps)) random coefficients by the exact optimal subset (solid) and by the sparsest "
                 "subset within eps (dashed); one colour per coefficient range, U[min w, max w] as in the paper "
@@ -315,10 +341,15 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "pe",
                 ("selected",),
-                "Pensia et al. 2020, Experiment 2 (Fig. 2a-c): edge-popup on random networks, MNIST test accuracy "
-                "against the number of weights kept (log x), one panel per network (two- and four-layer fully "
-                "connected, LeNet5 with random frozen convolutions); colours: Fig. 1c's structure (r = 5 (a, b) "
-                "pairs per weight) without and with its extra ReLU, and a plain random network widened to about "
+                "Pensia et al. 2020, Experiment 2 (Fig. 2a-c): edge-popup on random networks. Paper: Fig. 1c's "
+                "structure (5 (a, b) pairs per weight), with and without an extra ReLU, pruned by edge-popup inside "
+                "two- and four-layer fully connected networks and LeNet5, against the trained baselines and wide "
+                "random networks of about the same number of weights (best test accuracy over 10 to 100 epochs): "
+                "the extra ReLU does worse when few parameters are kept, and the architecture matters. Ours: MNIST "
+                "test accuracy against the number of weights kept (log x), one panel per network (fc2, fc4: two- "
+                "and four-layer fully connected; lenet5: LeNet5 with random frozen convolutions); colours: Fig. "
+                "1c's structure (r (a, b) pairs per weight) without and with its extra ReLU, and a plain random "
+                "network widened to about "
                 "the same number of weights. Solid: the epoch budget chosen on a validation split (mean +- one "
                 "standard error over trials); dashed: the paper's best test accuracy over the budgets. Star and "
                 "dotted line: the dense network trained normally.",
@@ -342,7 +373,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "pl_a",
                 ("trials",),
-                "Pensia et al. 2020 (Lueker's theorem, Theorem 3 / Corollary 2): the supremum over every target z "
+                "Pensia et al. 2020 (Lueker's theorem, Theorem 3 / Corollary 2): random subset sum. Paper: "
+                "n >= C log(2 / min(eps, delta)) coefficients uniform on [-1, 1] approximate every target in "
+                "[-0.5, 0.5] within eps with probability 1 - delta, the basis of its constructions (no figure). "
+                "Ours: the supremum over every target z "
                 "in [-0.5, 0.5] of the optimal subset-sum error, computed exactly (half the largest gap between "
                 "consecutive subset sums, or an end's distance to its nearest sum), against the number n of random "
                 "coefficients, per distribution (U[-1, 1], the product X Y of Lemma 4, N(0, 1)); median and "
@@ -352,7 +386,9 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "pl_b",
                 ("needed",),
-                "Pensia et al. 2020: the smallest n whose supremum error over the target interval is below eps "
+                "Pensia et al. 2020: the number of coefficients needed for eps. Paper: by Theorem 3, "
+                "n = O(log(1/eps)) random coefficients suffice (no figure). Ours: "
+                "the smallest n whose supremum error over the target interval is below eps "
                 "with the stated probability, against log10(1/eps). A straight line is n = O(log(1/eps)).",
             ),
         ),
@@ -375,7 +411,11 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 "pc_mw",
                 ("single", "network", "ps"),
                 "Pensia et al. 2020 (Lemma 1-3, Theorem 1) against Malach et al. 2020 (Theorem 2.1): target networks "
-                "found inside random ones by binary masks only. (a) One weight (Lemma 1): the exact sup over |x| <= 1 "
+                "found inside random ones by binary masks only. Paper: Pensia et al. prove that a random network "
+                "O(log(d l / eps)) times wider and twice as deep contains a subnetwork within eps of any target of "
+                "width d and depth l (each weight a subset sum of O(log(1/eps)) random products, Lemma 1), an "
+                "exponential improvement on Malach et al.'s polynomial width; neither paper draws it. Ours: (a) One "
+                "weight (Lemma 1): the exact sup over |x| <= 1 "
                 "and over targets w on a grid in [-1, 1] of |w x - g(x)|, median and interquartile range over "
                 "trials, against the random weights of g (log-log). The subset-sum construction's error falls "
                 "exponentially in the width (a curve bending down), the single-product construction's like a power "
@@ -403,7 +443,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "mw",
                 ("single", "network"),
-                "Malach et al. 2020 (Theorem 2.1, Lemma A.1): each target weight approximated by the one product of "
+                "Malach et al. 2020 (Theorem 2.1, Lemma A.1): weight-subnetworks. Paper: a random network of depth "
+                "2l and width polynomial in d, l and 1/eps contains, with high probability, a subnetwork within eps "
+                "of any target of depth l with bounded weights, each weight one random product (the paper has no "
+                "experiments). Ours: each target weight approximated by the one product of "
                 "random weights closest to it (with w x = w relu(x) - w relu(-x) for the sign), on the random "
                 "networks of PC. (a) One weight: the exact sup error over |x| <= 1 and a grid of targets in [-1, 1] "
                 "against the width factor n (log-log); (b) random targets of depth 2 and 4: the sup over the unit "
@@ -424,7 +467,11 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             Figure(
                 "mn",
                 ("trials",),
-                "Malach et al. 2020 (Theorem 3.2, Theorem 3.3, Remark 3.5): pruning whole neurons of a random "
+                "Malach et al. 2020 (Theorem 3.2, Theorem 3.3, Remark 3.5): neuron-subnetworks. Paper: pruning "
+                "whole neurons of a random two-layer network is as expressive as the random-features model "
+                "(Theorem 3.2), so unlike weight pruning it cannot approximate a single ReLU neuron efficiently as "
+                "d grows, but it fits finite datasets (Theorem 3.3) by the algorithm of Remark 3.5 (no "
+                "experiments). Ours: pruning whole neurons of a random "
                 "two-layer network of width k m (m blocks of k; a neuron kept when its random second-layer weight "
                 "is within delta of its block's fitted readout; the blocks averaged) against the random-features "
                 "model of k features fitted by least squares. (a) A single ReLU neuron relu(<w*, x>), x ~ N(0, I_d): "

@@ -1,10 +1,17 @@
-"""Shared helpers for the tests: small teacher-student problems."""
+"""Shared helpers for the tests: small teacher-student problems, and the tiny whole-workflow run."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from ltpipe.data.grid import trial_specs
 from ltpipe.data.teacher import Problems, build_problems, teacher_table
@@ -90,3 +97,56 @@ def by_id(rows):
 
 def scaled(curve, s):
     return [s * e for e in curve]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake")]
+
+
+def make_copy(dst: Path, **overrides) -> Path:
+    """A copy of the workflow with the tiny config, so tests never touch the repo's results or mtimes."""
+    dst.mkdir(parents=True)
+    shutil.copytree(ROOT / "workflow", dst / "workflow")
+    shutil.copytree(ROOT / "ltpipe", dst / "ltpipe", ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = yaml.safe_load((ROOT / ".test" / "config" / "config.yaml").read_text())
+    write_tiny_mnist(dst / "mnist")
+    cfg["data"]["mnist"]["root"] = str(dst / "mnist")
+    cfg.update(overrides)
+    (dst / "config").mkdir()
+    (dst / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return dst
+
+
+def snakemake(where: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Snakemake on a copy made by :func:`make_copy`; a failure shows the end of its output. It may take
+    SNAKEMAKE_TEST_TIMEOUT seconds (default 1200; more on a busy machine)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "workflow" / "Snakefile"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=float(os.environ.get("SNAKEMAKE_TEST_TIMEOUT", 1200)),
+        check=False,
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A copy of the workflow run to completion on the tiny config (1 core), shared by every test that
+    needs a finished run: test_workflow's (through ``runs``) and test_report's."""
+    one = make_copy(tmp_path_factory.mktemp("wf") / "one")
+    snakemake(one, "--cores", "1")
+    return one
+
+
+@pytest.fixture(scope="session")
+def runs(finished_run, tmp_path_factory) -> tuple[Path, Path]:
+    """The finished run, and a second copy run to completion on 2 cores with 2 threads per job and small
+    batches (the results must not depend on either)."""
+    two = make_copy(tmp_path_factory.mktemp("wf") / "two", threads=2, max_batch_mb=0.05)
+    snakemake(two, "--cores", "2")
+    return finished_run, two

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import write_tiny_mnist
+from conftest import SNAKEMAKE, make_copy, snakemake, write_tiny_mnist
 
 from ltpipe import registry
 from ltpipe.claims import base_id
 from ltpipe.tables import read_metadata, read_table
 
-ROOT = Path(__file__).resolve().parent.parent
-SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake")]
 pytestmark = pytest.mark.workflow
 
 REQUIRED = {
@@ -78,35 +74,6 @@ REQUIRED = {
 }
 
 
-def make_copy(dst: Path, **overrides) -> Path:
-    """A copy of the workflow with the tiny config, so tests never touch the repo's results or mtimes."""
-    dst.mkdir(parents=True)
-    shutil.copytree(ROOT / "workflow", dst / "workflow")
-    shutil.copytree(ROOT / "ltpipe", dst / "ltpipe", ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = yaml.safe_load((ROOT / ".test" / "config" / "config.yaml").read_text())
-    write_tiny_mnist(dst / "mnist")
-    cfg["data"]["mnist"]["root"] = str(dst / "mnist")
-    cfg.update(overrides)
-    (dst / "config").mkdir()
-    (dst / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return dst
-
-
-def snakemake(where: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    out = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(where), "-s", str(where / "workflow" / "Snakefile"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-        check=False,
-    )
-    if check and out.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
-
-
 def planned(where: Path) -> dict[str, int]:
     """{rule: job count} of a dry run."""
     out = snakemake(where, "--dry-run", "--quiet", "rules")
@@ -120,16 +87,6 @@ def planned(where: Path) -> dict[str, int]:
             jobs[m.group(1)] = int(m.group(2))
     assert jobs, text
     return jobs
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    base = tmp_path_factory.mktemp("wf")
-    one = make_copy(base / "one")
-    two = make_copy(base / "two", threads=2, max_batch_mb=0.05)
-    snakemake(one, "--cores", "1")
-    snakemake(two, "--cores", "2")
-    return one, two
 
 
 def test_outputs_and_columns(runs):

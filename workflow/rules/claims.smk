@@ -1,6 +1,9 @@
 # Claims: each experiment's claims computed from its tables (one job each, its
-# study's claims module as code), then gathered into one table and its Markdown.
-# An experiment whose data node is unavailable gets a `not run` row per claim.
+# study's claims module as code), then gathered into one table, its Markdown and
+# HTML, and each figure's verdicts for its report caption (results/report/FIG.rst,
+# included by ../report/figure.rst; no figure job reads them, so new verdicts
+# rerun no figure). An experiment whose data node is unavailable gets a
+# `not run` row per claim.
 
 
 rule claims_experiment:
@@ -38,12 +41,16 @@ rule claims_experiment:
 rule claims:
     input:
         claims=[f"results/claims/{e.id}.parquet" for e in EXPERIMENTS],
-        code=ltpipe_code("claims"),
+        code=ltpipe_code("claims", "report"),
     output:
         table="results/claims.parquet",
         text=report(
             "results/claims.md", caption="../report/claims.rst", category="Claims"
         ),
+        html=report(
+            "results/claims.html", caption="../report/claims.rst", category="Claims"
+        ),
+        verdicts=[f"results/report/{fig}.rst" for fig in FIGURES],
     log:
         "logs/claims.log",
     conda:
@@ -52,5 +59,6 @@ rule claims:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m ltpipe claims-gather --out {output.table} --markdown {output.text} {input.claims}"
-        " > {log} 2>&1"
+        "(python -m ltpipe claims-gather --out {output.table} --markdown {output.text} {input.claims}"
+        " && python -m ltpipe report-claims --claims {input.claims} --verdicts {output.verdicts}"
+        " --html {output.html}) > {log} 2>&1"

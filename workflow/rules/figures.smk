@@ -1,6 +1,8 @@
 # Figures: read Parquet, draw with seaborn, nothing expensive. Each figure's
 # params are its own plot settings (and caption) only; its code is its
-# study's figures module.
+# study's figures module. Its report caption (../report/figure.rst) adds the
+# verdicts of its experiment's claims, which the claims rule writes after the
+# figures (results/report/FIG.rst): no figure job reads them.
 
 
 rule figure:
