@@ -93,7 +93,7 @@ def teacher_json(exp):
 
 
 def gpu_declared():
-    """The gpu resource of a rule that can compute on a GPU: 1 or 0 from the config's gpu_jobs
+    """The gpu resource (1 or 0) of the rules that can compute on a GPU, from the config's gpu_jobs
     (auto: 1 unless device is cpu), never from the host that builds the DAG (a cluster's login node
     has no GPU). A job declared with one that lands where there is none stops under device: cuda and
     runs on the CPU with a warning in its log under auto.
