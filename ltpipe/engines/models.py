@@ -11,7 +11,7 @@ fc 256, fc 10. ``lenet-300-100``: Frankle & Carbin's fully connected
 et al. 2020, Experiment 1.
 
 The last ``nn.Linear`` of every network is its output layer (pruned at its
-own rate by :mod:`ltpipe.imp`).
+own rate by :mod:`ltpipe.engines.prune`).
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ are compared weight by weight. By default each weight gets its own
 coefficients, as the paper's text says; ``coefficients: per_row`` draws one
 set per output row of a layer and reuses it across the row, as the paper's
 released code does. Every instance is solved exactly
-(:func:`ltpipe.subsetsum.solve`), as the paper reports of its MIP solver
+(:func:`ltpipe.engines.subsetsum.solve`), as the paper reports of its MIP solver
 ("the solver finds the optimal solution"). With ``sparsest`` the fewest
-coefficients within eps are also found (:func:`ltpipe.subsetsum.solve_sparsest`),
+coefficients within eps are also found (:func:`ltpipe.engines.subsetsum.solve_sparsest`),
 a sparser ticket than the paper's at the same eps.
 
 Tables:

@@ -10,7 +10,7 @@ AGD are compared pairwise in Z3). A trial's seed derives from
 
 Tables (one row per trial unless said):
 
-- ``teachers`` (see :mod:`ltpipe.teacher`), one row per trial and neuron.
+- ``teachers`` (see :mod:`ltpipe.data.teacher`), one row per trial and neuron.
 - ``trials``: r, lam, n_samples, noise_level, eta, beta, init, trial, seed,
   k, d, init_error (||W(0) - W~*||_F / ||W~*||_F), init_margin, init_floor,
   init_estimation (tensor starts, see :func:`initial_points`; NaN
