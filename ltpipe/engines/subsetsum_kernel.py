@@ -81,6 +81,37 @@ def _sorted_sums(a, start, h, vals, idx, tmpv, tmpi):
 
 
 @njit(cache=True, inline="always")
+def _closer(w, s1, v2, below, above):
+    """(error, position) of the better of two second-half positions for w - s1: the one below on a tie."""
+    e_b = abs(w - (s1 + v2[below]))
+    e_a = abs(w - (s1 + v2[above]))
+    if e_b <= e_a:
+        return e_b, below
+    return e_a, above
+
+
+@njit(cache=True, inline="always")
+def _split(n):
+    """The reference's split: n1 = n // 2 first, n2 = n - n1, and the subset counts 2^n1, 2^n2."""
+    n1 = n // 2
+    return n1, n - n1, 1 << n1, 1 << (n - n1)
+
+
+@njit(cache=True, inline="always")
+def _halves(row, n1, n2):
+    """The sorted sums (and subsets) of row[:n1] and of row[n1:n1 + n2], each half split as the reference does."""
+    v1 = np.empty(1 << n1, row.dtype)
+    i1 = np.empty(1 << n1, np.int64)
+    v2 = np.empty(1 << n2, row.dtype)
+    i2 = np.empty(1 << n2, np.int64)
+    tv = np.empty(1 << n2, row.dtype)
+    ti = np.empty(1 << n2, np.int64)
+    _sorted_sums(row, 0, n1, v1, i1, tv, ti)
+    _sorted_sums(row, n1, n2, v2, i2, tv, ti)
+    return v1, i1, v2, i2
+
+
+@njit(cache=True, inline="always")
 def _write_mask(mask, row, j1, j2, n1, n2):
     for k in range(n1):
         mask[row, k] = (j1 >> k) & 1
@@ -92,20 +123,9 @@ def _write_mask(mask, row, j1, j2, n1, n2):
 def solve_kernel(a, w, err, mask):
     """Minimum |w - sum_S a| per row of a (B, n): fills err (B,) and mask (B, n) uint8 (the reference's choice)."""
     b, n = a.shape
-    n1 = n // 2
-    n2 = n - n1
-    m1 = 1 << n1
-    m2 = 1 << n2
+    n1, n2, m1, m2 = _split(n)
     for r in prange(b):
-        v1 = np.empty(m1, a.dtype)
-        i1 = np.empty(m1, np.int64)
-        v2 = np.empty(m2, a.dtype)
-        i2 = np.empty(m2, np.int64)
-        tv = np.empty(m2, a.dtype)
-        ti = np.empty(m2, np.int64)
-        row = a[r]
-        _sorted_sums(row, 0, n1, v1, i1, tv, ti)
-        _sorted_sums(row, n1, n2, v2, i2, tv, ti)
+        v1, i1, v2, i2 = _halves(a[r], n1, n2)
         wr = w[r]
         best = np.inf
         best_j1 = m1
@@ -118,14 +138,7 @@ def solve_kernel(a, w, err, mask):
                 hi -= 1
             h = min(hi, m2 - 1)
             lo = max(h - 1, 0)
-            e_h = abs(wr - (s1 + v2[h]))
-            e_l = abs(wr - (s1 + v2[lo]))
-            if e_l <= e_h:
-                e = e_l
-                p = lo
-            else:
-                e = e_h
-                p = h
+            e, p = _closer(wr, s1, v2, lo, h)
             j1 = i1[t]
             if e < best or (e == best and j1 < best_j1):
                 best = e
@@ -142,20 +155,9 @@ def sparsest_kernel(a, w, eps, err, mask, within):
     """Fewest coefficients within eps per row (then the smallest error), else a nearest subset: fills err (B,),
     mask (B, n) uint8 and within (B,) uint8, as :func:`ltpipe.engines.subsetsum.solve_sparsest` chooses."""
     b, n = a.shape
-    n1 = n // 2
-    n2 = n - n1
-    m1 = 1 << n1
-    m2 = 1 << n2
+    n1, n2, m1, m2 = _split(n)
     for r in prange(b):
-        v1 = np.empty(m1, a.dtype)
-        i1 = np.empty(m1, np.int64)
-        v2 = np.empty(m2, a.dtype)
-        i2 = np.empty(m2, np.int64)
-        tv = np.empty(m2, a.dtype)
-        ti = np.empty(m2, np.int64)
-        row = a[r]
-        _sorted_sums(row, 0, n1, v1, i1, tv, ti)
-        _sorted_sums(row, n1, n2, v2, i2, tv, ti)
+        v1, i1, v2, i2 = _halves(a[r], n1, n2)
         # the second half by size: positions (into v2) of each size, ascending
         start = np.zeros(n2 + 2, np.int64)
         for t in range(m2):
@@ -186,14 +188,7 @@ def sparsest_kernel(a, w, eps, err, mask, within):
             # nearest (when no subset is within eps): positions p - 1 and p, the one below on a tie
             below = max(p - 1, 0)
             above = min(p, m2 - 1)
-            e_b = abs(wr - (s1 + v2[below]))
-            e_a = abs(wr - (s1 + v2[above]))
-            if e_b <= e_a:
-                e_near = e_b
-                q_near = below
-            else:
-                e_near = e_a
-                q_near = above
+            e_near, q_near = _closer(wr, s1, v2, below, above)
             if e_near < near_err or (e_near == near_err and j1 < near_j1):
                 near_err = e_near
                 near_j1 = j1
