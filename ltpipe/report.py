@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import html
 import logging
-import math
 import string
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from ltpipe.claims import NOT_RUN
+from ltpipe.claims import NOT_RUN, fmt
 from ltpipe.tables import read_table
 
 __all__ = ["claims_html", "experiment_of", "figure_rst", "rst_escape"]
@@ -47,14 +46,18 @@ def rst_escape(text: str) -> str:
 def _measured(row) -> str:
     if row.verdict == NOT_RUN or not row.op:
         return ""
-    value = "nan" if not math.isfinite(row.value) else f"{row.value:.4g}"
-    return f"{value} {row.op} {row.threshold:g}"
+    return f"{fmt([row.value])} {row.op} {row.threshold:g}"
+
+
+def _counts(claims: pd.DataFrame) -> dict[str, int]:
+    """How many claims pass, fail and were not run."""
+    return {v: int((claims["verdict"] == v).sum()) for v in ("pass", "fail", NOT_RUN)}
 
 
 def figure_rst(exp: str, claims: pd.DataFrame) -> str:
     """The reStructuredText of one figure's verdicts: a summary line, then one bullet per claim of its
     experiment (``claims``, its rows of the claims table, in their order)."""
-    counts = {v: int((claims["verdict"] == v).sum()) for v in ("pass", "fail", NOT_RUN)}
+    counts = _counts(claims)
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "none"
     lines = [f"**Claims of {exp.upper()}** (this run, ``results/claims/{exp}.parquet``): {summary}.", ""]
     for row in claims.itertuples():
@@ -92,12 +95,12 @@ td.value, td.test { white-space: nowrap; }
 
 def claims_html(claims: pd.DataFrame) -> str:
     """The claims as one HTML page: a title with the counts, then one table row per claim."""
-    counts = {v: int((claims["verdict"] == v).sum()) for v in ("pass", "fail", NOT_RUN)}
+    counts = _counts(claims)
     title = f"Claims: {counts['pass']} of {len(claims)} pass, {counts['fail']} fail, {counts[NOT_RUN]} not run"
     head = ["verdict", "id", "claim", "value", "test", "detail"]
     rows = []
     for row in claims.itertuples():
-        value = "" if row.verdict == NOT_RUN else ("nan" if not math.isfinite(row.value) else f"{row.value:.4g}")
+        value = "" if row.verdict == NOT_RUN else fmt([row.value])
         test = f"{row.op} {row.threshold:g}" if row.op else ""
         cells = [row.verdict, row.id, row.claim, value, test, row.detail]
         classes = ["verdict", "id", "claim", "value", "test", "detail"]
