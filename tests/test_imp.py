@@ -456,35 +456,50 @@ def test_reinit_control_never_prunes_itself(data, monkeypatch):
         run_imp(CFG, data, arch=ARCH, mode="reinit", seed=13, masks=imp_masks[:2])
 
 
-def z7_job(root, out, mode, cfg, *extra):
+def z7_job(root, out, modes, cfg, *extra):
     files = [str(mnist.raw_dir(root) / name) for name in mnist.FILES.values()]
     mnist_imp.z7_main([
-        "--config", json.dumps(cfg), "--seed", "3", "--mnist", *files, "--arch", ARCH, "--mode", mode,
-        "--n-samples", "150", "--device", "cpu", *extra, "--epochs-out", str(out / f"{mode}.epochs.parquet"),
-        "--rounds-out", str(out / f"{mode}.rounds.parquet"), "--masks-out", str(out / f"{mode}.masks.pt"),
+        "--config", json.dumps(cfg), "--seed", "3", "--mnist", *files, "--arch", ARCH, "--modes", *modes,
+        "--n-samples", "150", "--device", "cpu", *extra, "--epochs-out", str(out / "epochs.parquet"),
+        "--rounds-out", str(out / "rounds.parquet"), "--masks-out", str(out / "masks.pt"),
     ])  # fmt: skip
-    return read_table(out / f"{mode}.rounds.parquet"), torch.load(out / f"{mode}.masks.pt", weights_only=True)
+    return read_table(out / "epochs.parquet"), read_table(out / "rounds.parquet"), torch.load(out / "masks.pt")
 
 
-def test_reinit_job_reads_the_imp_jobs_masks(mnist_root, tmp_path, monkeypatch):
+def test_z7_job_trains_every_run_of_its_n_and_reinit_takes_the_imp_masks(mnist_root, tmp_path):
     cfg = {**CFG, "trials": 2, "val_fraction": 0.2}
-    imp_rounds, imp = z7_job(mnist_root, tmp_path, "imp", cfg)
-    assert (imp["arch"], imp["mode"], imp["n_samples"], imp["seed"], imp["config"]) == (ARCH, "imp", 150, 3, cfg)
-    assert len(imp["trials"]) == 2 and all(len(t) == 3 for t in imp["trials"])
-    assert not torch.equal(imp["trials"][0][1]["1.weight"], imp["trials"][1][1]["1.weight"])  # trials differ
-    rec = EntryRecorder(monkeypatch)
-    re_rounds, re = z7_job(mnist_root, tmp_path, "reinit", cfg, "--imp-masks", str(tmp_path / "imp.masks.pt"))
+    epochs, rounds, saved = z7_job(mnist_root, tmp_path, ["imp", "random", "reinit"], cfg)
+    assert (saved["arch"], saved["n_samples"], saved["seed"], saved["config"]) == (ARCH, 150, 3, cfg)
+    imp, re = saved["modes"]["imp"], saved["modes"]["reinit"]
+    assert sorted(saved["modes"]) == ["imp", "random", "reinit"]
+    assert len(imp) == 2 and all(len(t) == 3 for t in imp)
+    assert not torch.equal(imp[0][1]["1.weight"], imp[1][1]["1.weight"])  # trials differ
     for t in range(2):
         for k in range(3):
-            for name in LENET_WEIGHTS:
-                assert torch.equal(re["trials"][t][k][name], imp["trials"][t][k][name])
-                assert torch.equal(rec.entries[3 * t + k][f"{name}_mask"].bool(), imp["trials"][t][k][name])
-    assert re_rounds["remaining"].tolist() == imp_rounds["remaining"].tolist()
-    # masks of another setting, or no masks, are refused
-    with pytest.raises(ValueError, match="differs in config"):
-        z7_job(mnist_root, tmp_path, "reinit", {**cfg, "rate": 0.3}, "--imp-masks", str(tmp_path / "imp.masks.pt"))
+            assert all(torch.equal(re[t][k][n], imp[t][k][n]) for n in LENET_WEIGHTS)
+    assert list(rounds.columns[:5]) == ["arch", "mode", "n_samples", "trial", "seed"]
+    assert rounds.groupby("mode")["trial"].nunique().to_dict() == {"imp": 2, "random": 2, "reinit": 2}
+    assert len(epochs) == 3 * 2 * 3 and (epochs["n_samples"] == 150).all()
+    per_mode = rounds.set_index(["trial", "round"]).groupby("mode")["remaining"]
+    assert per_mode.get_group("reinit").equals(per_mode.get_group("imp"))
+    # the controls share IMP's seed per trial (same data, initialisation and batches): run one alone and compare
+    seeds = rounds.groupby("trial")["seed"].nunique()
+    assert (seeds == 1).all()
+    data = prepare_data(mnist_root, 150, 0.2, mnist_imp.derive_seed(3, "zhang2021", "z7", "data", 150, 1))
+    seed = int(rounds.loc[rounds["trial"] == 1, "seed"].iloc[0])
+    _, alone, _ = run_imp(cfg, data, arch=ARCH, mode="random", seed=seed)
+    mine = rounds[(rounds["mode"] == "random") & (rounds["trial"] == 1)]
+    for column in ("remaining", "test_acc", "val_acc", "test_acc_at_best_val"):
+        assert mine[column].tolist() == alone[column].tolist()
+
+
+def test_z7_job_with_reinit_alone_trains_imp_for_its_masks_and_writes_reinit_rows(mnist_root, tmp_path):
+    cfg = {**CFG, "trials": 1, "val_fraction": 0.2}
+    epochs, rounds, saved = z7_job(mnist_root, tmp_path, ["reinit"], cfg)
+    assert set(rounds["mode"]) == {"reinit"} and set(epochs["mode"]) == {"reinit"}
+    assert sorted(saved["modes"]) == ["imp", "reinit"]
     with pytest.raises(SystemExit):
-        z7_job(mnist_root, tmp_path, "reinit", cfg)
+        z7_job(mnist_root, tmp_path, ["reinit", "reinit"], cfg)
 
 
 # --- resume and determinism ----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,12 @@ from ltpipe.data import mnist
 from ltpipe.data.mnist_subsets import prepare_data
 from ltpipe.engines.models import build
 from ltpipe.engines.prune import MODES, Pruner, rewind, run_rounds, snapshot
+from ltpipe.engines.stacked import StackedNet, evaluate_stacked, train_stacked
 from ltpipe.engines.train import evaluate, seeded_init, train_epochs
 from ltpipe.seeds import derive_seed, torch_generator
 from ltpipe.tables import atomic_path, write_table
 
-__all__ = ["load_imp_masks", "run_imp"]
+__all__ = ["Member", "run_imp", "run_imp_group", "start_round"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,53 @@ MASKS_KEY = "masks"
 
 def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def start_round(
+    arch: str,
+    mode: str,
+    seed: int,
+    k: int,
+    state: dict | None,
+    given: Masks | None,
+    cfg: dict[str, Any],
+    device: str | torch.device,
+) -> tuple[torch.nn.Module, Pruner, dict[str, torch.Tensor] | None]:
+    """The network that round ``k`` of one IMP run trains, its pruner and the run's rewinding point.
+
+    Round 0 starts from the run's initialisation (the rewinding point, unless
+    ``rewind_iteration`` is set, when the caller captures it during round 0);
+    a later round of ``imp`` / ``random`` prunes the weights that ``state``
+    holds from round k-1 (magnitude, or random at the same counts from the
+    stream (seed, "prune", k)) and rewinds to ``state``'s point; a ``reinit``
+    round installs ``given`` (IMP's masks of round k) on a fresh
+    initialisation drawn for that round, and has no rewinding point.
+    """
+    rate, output_rate, scope = float(cfg["rate"]), float(cfg["output_rate"]), cfg.get("scope", "layer")
+    rewind_at = int(cfg.get("rewind_iteration", 0)) if mode != "reinit" else 0
+
+    def fresh(*key: object) -> torch.nn.Module:
+        return seeded_init(lambda: build(arch), seed, *key).to(device)
+
+    point = None
+    if mode == "reinit":
+        model = fresh("reinit", k)
+        pruner = Pruner(model, rate=rate, output_rate=output_rate, scope=scope)
+        pruner.set_masks(given)
+    else:
+        model = fresh("original")
+        pruner = Pruner(model, rate=rate, output_rate=output_rate, scope=scope)
+        if k == 0:
+            point = snapshot(model) if rewind_at == 0 else None
+        else:
+            model.load_state_dict({n: t.to(device) for n, t in state["trained"].items()})
+            point = {n: t.to(device) for n, t in state["rewind"].items()}
+            if mode == "random":
+                pruner.prune("random", torch_generator(seed, "prune", k))
+            else:
+                pruner.prune("magnitude")
+            rewind(model, point, pruner)
+    return model, pruner, point
 
 
 def run_imp(
@@ -91,31 +140,12 @@ def run_imp(
         raise ValueError(f"the reinit control needs IMP's masks of all {n_rounds} rounds")
     device = data["x_train"].device
     ids = dict(ids or {})
-    rate, output_rate, scope = float(cfg["rate"]), float(cfg["output_rate"]), cfg.get("scope", "layer")
     rewind_at = int(cfg.get("rewind_iteration", 0)) if mode != "reinit" else 0
 
-    def fresh(*key: object) -> torch.nn.Module:
-        return seeded_init(lambda: build(arch), seed, *key).to(device)
-
     def do_round(k: int, state: dict | None):
-        point = None
-        if mode == "reinit":
-            model = fresh("reinit", k)
-            pruner = Pruner(model, rate=rate, output_rate=output_rate, scope=scope)
-            pruner.set_masks(masks[k])
-        else:
-            model = fresh("original")
-            pruner = Pruner(model, rate=rate, output_rate=output_rate, scope=scope)
-            if k == 0:
-                point = snapshot(model) if rewind_at == 0 else None
-            else:
-                model.load_state_dict({n: t.to(device) for n, t in state["trained"].items()})
-                point = {n: t.to(device) for n, t in state["rewind"].items()}
-                if mode == "random":
-                    pruner.prune("random", torch_generator(seed, "prune", k))
-                else:
-                    pruner.prune("magnitude")
-                rewind(model, point, pruner)
+        model, pruner, point = start_round(
+            arch, mode, seed, k, state, masks[k] if mode == "reinit" else None, cfg, device
+        )
         remaining = pruner.remaining()
         epoch_rows: list[dict] = []
         captured: dict[str, dict] = {}
@@ -144,22 +174,7 @@ def run_imp(
             if "rewind" not in captured:
                 raise ValueError(f"rewind_iteration {rewind_at} exceeds the steps of round 0")
             point = captured["rewind"]
-        frame = pd.DataFrame(epoch_rows)
-        val = frame["val_acc"].fillna(-1.0)
-        best = int(val.idxmax())
-        round_row = {
-            **ids,
-            "round": k,
-            "remaining": remaining,
-            "layer_remaining": pruner.layer_remaining(),
-            "test_acc": float(frame["test_acc"].iloc[-1]),
-            "val_acc": float(frame["val_acc"].iloc[-1]),
-            "best_epoch": int(frame["epoch"].iloc[best]),
-            "best_val_acc": float(frame["val_acc"].iloc[best]),
-            "test_acc_at_best_val": float(frame["test_acc"].iloc[best]),
-            # the round's masks travel with the rows (so a resumed run has them) and are split off below
-            MASKS_KEY: pruner.masks(),
-        }
+        round_row = _round_row(ids, k, remaining, pruner, epoch_rows)
         new_state = None
         if mode != "reinit":  # the re-initialised rounds are independent of each other
             new_state = {"trained": _clone_state(model), "rewind": {n: t.cpu() for n, t in point.items()}}
@@ -170,69 +185,214 @@ def run_imp(
     return pd.DataFrame(epoch_rows), pd.DataFrame(round_rows), round_masks
 
 
-def load_imp_masks(path: str | Path, *, arch: str, n_samples: int, seed: int, cfg: dict[str, Any]) -> list[list[Masks]]:
-    """The per-trial, per-round masks of the IMP job of (arch, N), checked to come from the same settings."""
-    saved = torch.load(path, weights_only=True)
-    found = {k: saved.get(k) for k in ("arch", "mode", "n_samples", "seed", "config")}
-    wanted = {"arch": arch, "mode": "imp", "n_samples": n_samples, "seed": seed, "config": cfg}
-    if found != wanted:
-        bad = sorted(k for k in wanted if found[k] != wanted[k])
-        raise ValueError(f"{path}: not the masks of the IMP job with these settings (differs in {', '.join(bad)})")
-    return saved["trials"]
+def _round_row(ids: dict[str, Any], k: int, remaining: float, pruner: Pruner, epoch_rows: list[dict]) -> dict:
+    """A round's row: accuracies at its end and at its epoch of best validation accuracy (never the test's)."""
+    frame = pd.DataFrame(epoch_rows)
+    val = frame["val_acc"].fillna(-1.0)
+    best = int(val.idxmax())
+    return {
+        **ids,
+        "round": k,
+        "remaining": remaining,
+        "layer_remaining": pruner.layer_remaining(),
+        "test_acc": float(frame["test_acc"].iloc[-1]),
+        "val_acc": float(frame["val_acc"].iloc[-1]),
+        "best_epoch": int(frame["epoch"].iloc[best]),
+        "best_val_acc": float(frame["val_acc"].iloc[best]),
+        "test_acc_at_best_val": float(frame["test_acc"].iloc[best]),
+        # the round's masks travel with the rows (so a resumed run has them) and are split off at the end
+        MASKS_KEY: pruner.masks(),
+    }
 
 
-def save_masks(path: str | Path, trials: list[list[Masks]], **meta: Any) -> None:
+@dataclass(frozen=True)
+class Member:
+    """One IMP run of a group: its mode, its trial (which data set it trains on) and its seed."""
+
+    mode: str
+    trial: int
+    seed: int
+
+
+def run_imp_group(
+    cfg: dict[str, Any],
+    datasets: Sequence[dict[str, torch.Tensor]],
+    members: Sequence[Member],
+    *,
+    arch: str,
+    checkpoint_dir: Path | None = None,
+    ids: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[list[Masks]]]:
+    """The IMP runs ``members`` trained together as one program, round by round (:mod:`ltpipe.engines.stacked`).
+
+    Member i is the run that :func:`run_imp` makes with mode ``members[i].mode``
+    and seed ``members[i].seed`` on ``datasets[members[i].trial]``, with the
+    same initialisation, masks, batches and rounds; only the rounding of the
+    stacked products differs. A ``reinit`` member trains, in round k, the
+    masks that the ``imp`` member of its trial found for round k, so the group
+    must hold that member. The data sets must have equal training sizes and
+    one test set. Checkpointed per round like :func:`run_imp`. Returns (epoch
+    rows, round rows, each member's masks of every round); rows carry ``ids``
+    and the member's mode, trial and seed, member after member.
+    """
+    if not members:
+        raise ValueError("an IMP group needs at least one run")
+    if len({(m.mode, m.trial) for m in members}) != len(members):
+        raise ValueError("an IMP group holds each (mode, trial) once")
+    imp_of = {m.trial: i for i, m in enumerate(members) if m.mode == "imp"}
+    for m in members:
+        if m.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {m.mode!r}")
+        if not 0 <= m.trial < len(datasets):
+            raise ValueError(f"trial {m.trial} has no data set ({len(datasets)} given)")
+        if m.mode == "reinit" and m.trial not in imp_of:
+            raise ValueError(f"the reinit control of trial {m.trial} needs IMP's run of that trial in its group")
+    sizes = {len(d["y_train"]) for d in datasets}
+    if len(sizes) != 1 or len({len(d["y_val"]) for d in datasets}) != 1:
+        raise ValueError("the runs of an IMP group need training and validation sets of one size each")
+    x_test, y_test = datasets[0]["x_test"], datasets[0]["y_test"]
+    if not all(torch.equal(d["y_test"], y_test) and torch.equal(d["x_test"], x_test) for d in datasets[1:]):
+        raise ValueError("the runs of an IMP group need one test set")
+    n_rounds = int(cfg["rounds"])
+    rewind_at = int(cfg.get("rewind_iteration", 0))
+    device = x_test.device
+    x_train = torch.stack([d["x_train"] for d in datasets])
+    y_train = torch.stack([d["y_train"] for d in datasets])
+    x_val = torch.stack([d["x_val"] for d in datasets])
+    y_val = torch.stack([d["y_val"] for d in datasets])
+    rows = torch.tensor([m.trial for m in members], device=device)
+    # IMP and random members first: a reinit member takes its IMP member's masks of the round
+    order = sorted(range(len(members)), key=lambda i: members[i].mode == "reinit")
+    base = dict(ids or {})
+
+    def member_ids(i: int) -> dict[str, Any]:
+        m = members[i]
+        return {**base, "mode": m.mode, "trial": m.trial, "seed": m.seed, "_member": i}
+
+    def do_round(k: int, state: list | None):
+        started: dict[int, tuple] = {}
+        for i in order:
+            m = members[i]
+            given = started[imp_of[m.trial]][1].masks() if m.mode == "reinit" else None
+            started[i] = start_round(arch, m.mode, m.seed, k, state[i] if state else None, given, cfg, device)
+        models = [started[i][0] for i in range(len(members))]
+        net = StackedNet(models)
+        remaining = [started[i][1].remaining() for i in range(len(members))]
+        points = {i: started[i][2] for i in range(len(members))}
+        epoch_rows: list[dict] = []
+        per_member: list[list[dict]] = [[] for _ in members]
+
+        def on_step(step: int) -> None:
+            if k == 0 and step == rewind_at and rewind_at > 0:
+                for i, m in enumerate(members):
+                    if m.mode != "reinit":
+                        points[i] = net.member_params(i)
+
+        def on_epoch(epoch: int, train_loss: list[float]) -> None:
+            _, val_acc = evaluate_stacked(net, x_val, y_val, rows)
+            _, test_acc = evaluate_stacked(net, x_test, y_test)
+            for i in range(len(members)):
+                row = {**member_ids(i), "round": k, "remaining": remaining[i], "epoch": epoch,
+                       "train_loss": train_loss[i], "val_acc": val_acc[i], "test_acc": test_acc[i]}  # fmt: skip
+                per_member[i].append(row)
+                epoch_rows.append(row)
+            log.info(
+                "round %d epoch %d: test accuracy %s",
+                k, epoch, " ".join(f"{m.mode}/{m.trial} {a:.4f}" for m, a in zip(members, test_acc, strict=True)),
+            )  # fmt: skip
+
+        generators = [torch_generator(m.seed, "batches", k) for m in members]
+        train_stacked(net, x_train, y_train, rows, cfg, generators=generators, on_step=on_step, on_epoch=on_epoch)
+        if k == 0 and rewind_at > 0 and any(points[i] is None for i, m in enumerate(members) if m.mode != "reinit"):
+            raise ValueError(f"rewind_iteration {rewind_at} exceeds the steps of round 0")
+        net.write_back(models)
+        new_state, round_rows = [], []
+        for i, m in enumerate(members):
+            round_rows.append(_round_row(member_ids(i), k, remaining[i], started[i][1], per_member[i]))
+            if m.mode == "reinit":  # the re-initialised rounds are independent of each other
+                new_state.append(None)
+            else:
+                trained = _clone_state(models[i])
+                new_state.append({"trained": trained, "rewind": {n: t.cpu() for n, t in points[i].items()}})
+        return new_state, epoch_rows, round_rows
+
+    epoch_rows, round_rows = run_rounds(n_rounds, do_round, None, checkpoint_dir)
+    masks: list[list[Masks]] = [[] for _ in members]
+    for row in round_rows:
+        masks[row["_member"]].append(row.pop(MASKS_KEY))
+
+    def table(found: list[dict]) -> pd.DataFrame:
+        frame = pd.DataFrame(found)
+        frame = frame.sort_values("_member", kind="stable").drop(columns="_member")
+        return frame.reset_index(drop=True)
+
+    return table(epoch_rows), table(round_rows), masks
+
+
+def save_masks(path: str | Path, masks: dict[str, list[list[Masks]]], **meta: Any) -> None:
+    """``{**meta, "modes": {mode: masks[trial][round]}}``, written atomically."""
     with atomic_path(path) as tmp:
-        torch.save({**meta, "trials": trials}, tmp)
+        torch.save({**meta, "modes": masks}, tmp)
+
+
+def job_members(modes: Sequence[str], trials: int, seed_of: Any) -> list[Member]:
+    """The runs of one Z7 job: every trial of each mode (IMP's too when only its masks are needed, for reinit)."""
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or not modes or len(set(modes)) != len(modes):
+        raise ValueError(f"modes must be distinct, from {MODES}; got {list(modes)}")
+    run = list(modes)
+    if "reinit" in run and "imp" not in run:
+        run.insert(0, "imp")
+    run.sort(key=MODES.index)
+    return [Member(mode, t, seed_of(t)) for mode in run for t in range(trials)]
 
 
 def z7_main(argv: Sequence[str] | None = None) -> None:
-    """ltpipe zhang2021-z7: IMP on MNIST for one (architecture, mode, N) job, every trial."""
+    """ltpipe zhang2021-z7: IMP on MNIST for one (architecture, N) job: every trial of every mode, trained together."""
     parser = job_parser("ltpipe zhang2021-z7", z7_main.__doc__, "z7")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--mnist", nargs="+", required=True, help="the four MNIST IDX files (or the data root)")
     parser.add_argument("--arch", required=True)
-    parser.add_argument("--mode", required=True)
+    parser.add_argument("--modes", nargs="+", default=["imp"], help=f"the runs of this N, from {MODES}")
     parser.add_argument("--n-samples", type=int, required=True)
-    parser.add_argument("--imp-masks", nargs="*", default=[], help="reinit: the masks file of the IMP job of (arch, N)")
     parser.add_argument("--epochs-out", required=True)
     parser.add_argument("--rounds-out", required=True)
     parser.add_argument("--masks-out", required=True)
     args = parser.parse_args(argv)
     cfg, device = start_job(args)
     root = mnist.data_root(args.mnist)
-    imp_masks = None
-    if args.mode == "reinit":
-        if len(args.imp_masks) != 1:
-            parser.error("--mode reinit needs --imp-masks (the masks file of the IMP job of the same arch and N)")
-        imp_masks = load_imp_masks(args.imp_masks[0], arch=args.arch, n_samples=args.n_samples, seed=args.seed,
-                                   cfg=cfg)  # fmt: skip
-    elif args.imp_masks:
-        parser.error("--imp-masks is for --mode reinit only")
-    out = Path(args.rounds_out)
-    partial = out.parent / f".{out.name}.partial"
-    epochs, rounds, masks = [], [], []
-    for trial in range(int(cfg["trials"])):
+
+    def seed_of(trial: int) -> int:
         # the data depend on (N, trial) only, the initialisation also on the architecture;
         # the controls (mode) share both with IMP
+        return derive_seed(args.seed, "zhang2021", "z7", args.arch, args.n_samples, trial)
+
+    try:
+        members = job_members(args.modes, int(cfg["trials"]), seed_of)
+    except ValueError as err:
+        parser.error(str(err))
+    datasets = []
+    for trial in range(int(cfg["trials"])):
         data_seed = derive_seed(args.seed, "zhang2021", "z7", "data", args.n_samples, trial)
-        seed = derive_seed(args.seed, "zhang2021", "z7", args.arch, args.n_samples, trial)
-        data = prepare_data(root, args.n_samples, float(cfg["val_fraction"]), data_seed, device)
-        ids = {"arch": args.arch, "mode": args.mode, "n_samples": args.n_samples, "trial": trial, "seed": seed}
-        log.info(
-            "z7 %s/%s N=%d trial %d: %d train, %d val, %d test on %s",
-            args.arch, args.mode, args.n_samples, trial,
-            len(data["y_train"]), len(data["y_val"]), len(data["y_test"]), device,
-        )  # fmt: skip
-        e, r, m = run_imp(cfg, data, arch=args.arch, mode=args.mode, seed=seed,
-                          checkpoint_dir=partial / f"trial{trial}", ids=ids,
-                          masks=imp_masks[trial] if imp_masks is not None else None)  # fmt: skip
-        epochs.append(e)
-        rounds.append(r)
-        masks.append(m)
-    meta = {"seed": args.seed, "z7": cfg, "arch": args.arch, "mode": args.mode, "n_samples": args.n_samples}
-    write_table(pd.concat(epochs, ignore_index=True), args.epochs_out, config=meta, device=device)
-    write_table(pd.concat(rounds, ignore_index=True), args.rounds_out, config=meta, device=device)
-    save_masks(args.masks_out, masks, arch=args.arch, mode=args.mode, n_samples=args.n_samples, seed=args.seed,
-               config=cfg)  # fmt: skip
+        datasets.append(prepare_data(root, args.n_samples, float(cfg["val_fraction"]), data_seed, device))
+    log.info(
+        "z7 %s N=%d: %d runs (%s) together; per trial %d train, %d val, %d test on %s",
+        args.arch, args.n_samples, len(members), ", ".join(args.modes), len(datasets[0]["y_train"]),
+        len(datasets[0]["y_val"]), len(datasets[0]["y_test"]), device,
+    )  # fmt: skip
+    out = Path(args.rounds_out)
+    partial = out.parent / f".{out.name}.partial"
+    epochs, rounds, masks = run_imp_group(cfg, datasets, members, arch=args.arch, checkpoint_dir=partial,
+                                          ids={"arch": args.arch, "n_samples": args.n_samples})  # fmt: skip
+    wanted = epochs["mode"].isin(args.modes), rounds["mode"].isin(args.modes)
+    columns = ["arch", "mode", "n_samples", "trial", "seed"]
+    epochs = epochs.loc[wanted[0], columns + [c for c in epochs.columns if c not in columns]]
+    rounds = rounds.loc[wanted[1], columns + [c for c in rounds.columns if c not in columns]]
+    meta = {"seed": args.seed, "z7": cfg, "arch": args.arch, "modes": list(args.modes), "n_samples": args.n_samples}
+    write_table(epochs.reset_index(drop=True), args.epochs_out, config=meta, device=device)
+    write_table(rounds.reset_index(drop=True), args.rounds_out, config=meta, device=device)
+    by_mode: dict[str, list[list[Masks]]] = {}
+    for m, found in zip(members, masks, strict=True):
+        by_mode.setdefault(m.mode, []).append(found)
+    save_masks(args.masks_out, by_mode, arch=args.arch, n_samples=args.n_samples, seed=args.seed, config=cfg)
     shutil.rmtree(partial, ignore_errors=True)
