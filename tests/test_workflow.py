@@ -182,6 +182,8 @@ def test_reruns_only_what_changed(runs, tmp_path):
     # a new grid point of an IMP experiment runs only its own job
     figure = {"figure": 1, **claims}
     assert edited(**{"zhang2021/z7/n_samples": [100, 150, 200]}) == {"zhang2021_z7": 1, "gather": 2, **figure}
+    # the controls run in the job of their N (trained with its IMP runs): editing them reruns that job only
+    assert edited(**{"zhang2021/z7/controls/modes": ["random"]}) == {"zhang2021_z7": 1, "gather": 2, **figure}
     assert edited(**{"zhang2021/z6/n_samples": [60, 90, 120]}) == {"zhang2021_z6": 1, "gather": 1, **figure}
     # ZT: the tensor method's settings rerun its trials job, not its teachers
     assert edited(**{"zhang2021/zt/tensor/restarts": 6}) == {"zhang2021_trials": 1, "gather": 1, **figure}
@@ -225,10 +227,10 @@ def test_reruns_only_what_changed(runs, tmp_path):
     assert "pensia2020_pl_trials" not in jobs and "zhang2021_z7" not in jobs and "mnist" not in jobs
     # pruning code reruns the IMP jobs only; the PS target trains without it
     jobs = edit("engines/prune")
-    assert jobs["zhang2021_z7"] == 4 and jobs["zhang2021_z6"] == 2
+    assert jobs["zhang2021_z7"] == 2 and jobs["zhang2021_z6"] == 2
     assert "pensia2020_ps_target" not in jobs and "mnist" not in jobs and "pensia2020_pl_trials" not in jobs
     jobs = edit("engines/train")
-    assert jobs["zhang2021_z7"] == 4 and jobs["pensia2020_ps_target"] == 1 and "zhang2021_z6" not in jobs
+    assert jobs["zhang2021_z7"] == 2 and jobs["pensia2020_ps_target"] == 1 and "zhang2021_z6" not in jobs
     assert jobs["pensia2020_pe"] == 8
     # the supermask engine reruns PE's jobs and nothing else that trains
     jobs = edit("engines/supermask")
@@ -241,7 +243,10 @@ def test_reruns_only_what_changed(runs, tmp_path):
     assert jobs["malach2020_mn"] == 1 and "construct_random" not in jobs and "construct_ps" not in jobs
     # editing Z7's module reruns Z7 only, not the PS target that shares its data and training loop
     jobs = edit("studies/zhang2021/z7")
-    assert jobs["zhang2021_z7"] == 4 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
+    assert jobs["zhang2021_z7"] == 2 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
+    # the stacked training engine reruns Z7's jobs (one per N: the runs of an N train together) and nothing else
+    assert edit("engines/stacked") == {"zhang2021_z7": 2, "gather": 2, "figure": 1, "claims_experiment": 1,
+                                       "claims": 1, "all": 1}  # fmt: skip
 
 
 def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):

@@ -113,14 +113,10 @@ def parts(exp, name):
     if e.engine == "imp-teacher":
         return [f"{base}/N{n}.{name}.parquet" for n in c["n_samples"]]
     if e.engine == "imp-mnist":
-        jobs = [("imp", n) for n in c["n_samples"]]
-        jobs += [
-            (m, n) for m in c["controls"]["modes"] for n in c["controls"]["n_samples"]
-        ]
         return [
-            f"{base}/{arch}/{mode}/N{n}.{name}.parquet"
+            f"{base}/{arch}/N{n}.{name}.parquet"
             for arch in c["arch"]
-            for mode, n in jobs
+            for n in z7_sizes()
         ]
     if e.engine == "edgepopup":
         return [
@@ -131,11 +127,21 @@ def parts(exp, name):
     raise ValueError(f"{exp}: engine {e.engine!r} writes no parts")
 
 
-def z7_imp_masks(wildcards):
-    """A Z7 re-initialisation job's input: the masks file of the IMP job of its arch and N (none for other modes)."""
-    if wildcards.mode != "reinit":
-        return []
-    return f"results/zhang2021/z7/parts/{wildcards.arch}/imp/N{wildcards.n}.masks.pt"
+def z7_sizes():
+    """The training sizes of Z7's jobs: IMP's, then those that only the controls run at."""
+    c = cfg("z7")
+    controls = c["controls"]["n_samples"] if c["controls"]["modes"] else []
+    return list(dict.fromkeys([*c["n_samples"], *controls]))
+
+
+def z7_modes(wildcards):
+    """The runs of the Z7 job of one N: IMP where the grid has N, each control where the controls do."""
+    c = cfg("z7")
+    n = int(wildcards.n)
+    modes = ["imp"] if n in c["n_samples"] else []
+    if n in c["controls"]["n_samples"]:
+        modes += c["controls"]["modes"]
+    return " ".join(modes)
 
 
 def imp_job_json(exp):

@@ -29,25 +29,24 @@ rule zhang2021_z6:
         " --device {params.device} --gpus {resources.gpu} --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"
 
 
-# Every Z7 job also writes the masks of its rounds; the re-initialisation
-# control trains the IMP job's masks (of the same arch and N) from a fresh
-# initialisation (Frankle & Carbin 2019), so it runs after that job.
+# One Z7 job per (arch, N) trains every run of that N together (the trials, and
+# the Frankle & Carbin controls where N has them) as one program; the
+# re-initialisation control trains, round by round, the masks that the IMP run
+# of its trial has just found. Every job also writes the masks of its rounds.
 rule zhang2021_z7:
     input:
         mnist=mnist_files,
         code=ltpipe_code("studies.zhang2021.z7"),
-        imp_masks=z7_imp_masks,
     output:
-        epochs="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.epochs.parquet",
-        rounds="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.rounds.parquet",
-        masks="results/zhang2021/z7/parts/{arch}/{mode}/N{n}.masks.pt",
+        epochs="results/zhang2021/z7/parts/{arch}/N{n}.epochs.parquet",
+        rounds="results/zhang2021/z7/parts/{arch}/N{n}.rounds.parquet",
+        masks="results/zhang2021/z7/parts/{arch}/N{n}.masks.pt",
     log:
-        "logs/zhang2021/z7/{arch}_{mode}_N{n}.log",
+        "logs/zhang2021/z7/{arch}_N{n}.log",
     benchmark:
-        "benchmarks/zhang2021/z7/{arch}_{mode}_N{n}.tsv"
+        "benchmarks/zhang2021/z7/{arch}_N{n}.tsv"
     wildcard_constraints:
         arch="lenet5|lenet5-conv64|lenet-300-100",
-        mode="imp|random|reinit",
     conda:
         ENV
     # one thread: a network trained with more gets other low-order bits (the
@@ -60,10 +59,11 @@ rule zhang2021_z7:
         runtime=720,
     params:
         cfg=imp_job_json("z7"),
+        modes=z7_modes,
         seed=config["seed"],
         device=config["device"],
     shell:
         "python -m ltpipe zhang2021-z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
-        " --arch {wildcards.arch} --mode {wildcards.mode} --n-samples {wildcards.n} --device {params.device} --gpus {resources.gpu}"
-        " --threads {threads} --imp-masks {input.imp_masks:q} --epochs-out {output.epochs}"
+        " --arch {wildcards.arch} --modes {params.modes} --n-samples {wildcards.n} --device {params.device}"
+        " --gpus {resources.gpu} --threads {threads} --epochs-out {output.epochs}"
         " --rounds-out {output.rounds} --masks-out {output.masks} > {log} 2>&1"
