@@ -35,11 +35,26 @@ pooling in PyTorch's CPU kernels); it bounds the ratio near 2 on this model.
 The line ``ms per step`` splits the times into these parts (each timed on its
 own, so they add up only roughly).
 
-The last line is ``ratio: <project / reference samples per second>``, the
-median of ``--repeats`` timed runs of each loop (after a warm-up of a few
-steps each; the two loops alternate in order from one repeat to the next).
+Then k networks trained together (``--stacked``, default k = 1, 3, 6): the
+Z7 jobs train the runs of one N as one program
+(:class:`ltpipe.engines.stacked.StackedNet`: grouped channels-last
+convolutions, one Adam over the stacked weights), each network with its own
+once-pruned weights, masks and batch order. Their samples per second (all k
+networks' samples) are set against the reference loop's, which trains them
+one after another, so its rate does not depend on k:
+``stacked_k<k>_samples_per_second:`` and ``ratio_k<k>:``. The first network
+of each stack is checked against the project's own loop trained alone from
+the same weights and batches (``max |w_stacked - w_alone|``: rounding of the
+grouped convolutions, which Adam amplifies where gradients are near zero, as
+on random digits).
+
+``ratio: <project / reference samples per second>`` is the single loop's
+figure; each figure is the median of ``--repeats`` timed runs (after a
+warm-up of a few steps each; the loops rotate in order from one repeat to
+the next).
 
     python bench/imp.py                         # synthetic MNIST-shaped data in a temporary folder
+    python bench/imp.py --stacked 1 3 6 9       # also k = 9 (Z7's N with both controls: 3 trials x 3 modes)
     python bench/imp.py --root /path/to/data    # real data, torchvision layout <root>/MNIST/raw/
 """
 
@@ -63,6 +78,7 @@ from ltpipe.data import mnist
 from ltpipe.data.mnist_subsets import prepare_data, stratified_indices
 from ltpipe.engines.models import build
 from ltpipe.engines.prune import Pruner
+from ltpipe.engines.stacked import StackedNet, train_stacked
 from ltpipe.engines.train import evaluate, train_epochs
 from ltpipe.seeds import derive_seed
 
@@ -159,6 +175,19 @@ def run_project(state, data, cfg, seed) -> tuple[float, nn.Module]:
     return time.perf_counter() - t0, model
 
 
+def run_stacked(states, data, cfg, seeds) -> tuple[float, list[nn.Module]]:
+    """k networks (one per state) trained together on the same samples, each with its own batch order."""
+    models = [project_model(state)[0] for state in states]
+    net = StackedNet(models)
+    rows = torch.zeros(len(states), dtype=torch.long)
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    t0 = time.perf_counter()
+    train_stacked(net, data["x_train"][None], data["y_train"][None], rows, cfg, generators=generators)
+    elapsed = time.perf_counter() - t0
+    net.write_back(models)
+    return elapsed, models
+
+
 def run_reference(state, dataset, batch, epochs, seed) -> tuple[float, nn.Module]:
     model = reference_model(state)
     torch.manual_seed(seed)  # the loader shuffles from torch's global generator
@@ -223,6 +252,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stacked", type=int, nargs="*", default=[1, 3, 6], help="networks trained together (k)")
     args = parser.parse_args()
     if args.samples % args.batch:
         parser.error(f"--samples {args.samples} is not a multiple of --batch {args.batch}")
@@ -267,20 +297,31 @@ def main() -> None:
         warm = {k: v[:n_warm] for k, v in data.items()}
         run_project(state, warm, {**cfg, "epochs": 1}, args.seed)
         run_reference(state, torch.utils.data.Subset(dataset, range(n_warm)), args.batch, 1, args.seed)
+        states = [state] + [pruned_state(derive_seed(args.seed, "bench", "imp", "init", i)) for i in range(1, 16)]
+        if max(args.stacked, default=0) > len(states):
+            parser.error(f"--stacked takes k <= {len(states)}")
+        for k in args.stacked:
+            run_stacked(states[:k], warm, {**cfg, "epochs": 1}, range(k))
 
         n = args.steps * args.batch
-        rates: dict[str, list[float]] = {"project": [], "reference": []}
+        names = ["project", "reference"] + [f"stacked_k{k}" for k in args.stacked]
+        rates: dict[str, list[float]] = {which: [] for which in names}
         models = {}
         for rep in range(args.repeats):
             seed = derive_seed(args.seed, "bench", "imp", "repeat", rep)
-            order = ("project", "reference") if rep % 2 == 0 else ("reference", "project")
-            for which in order:
+            for which in names[rep % len(names) :] + names[: rep % len(names)]:
                 if which == "project":
                     t, models[which] = run_project(state, data, cfg, seed)
-                else:
+                elif which == "reference":
                     t, models[which] = run_reference(state, dataset, args.batch, epochs, seed)
+                else:
+                    k = int(which.removeprefix("stacked_k"))
+                    seeds = [seed] + [derive_seed(seed, "stacked", i) for i in range(1, k)]
+                    t, stack = run_stacked(states[:k], data, cfg, seeds)
+                    models[which] = stack[0]
+                    t /= k  # per network, so that n / t is the samples per second of all k
                 rates[which].append(n / t)
-            print(f"repeat {rep}: project {rates['project'][-1]:.1f}, reference {rates['reference'][-1]:.1f} samples/s")
+            print(f"repeat {rep}: " + ", ".join(f"{w} {rates[w][-1]:.1f}" for w in names) + " samples/s")
 
         # both loops trained, and kept the pruned weights at zero
         for which, model in models.items():
@@ -291,6 +332,12 @@ def main() -> None:
             )
             loss, acc = evaluate(model, data["x_train"], data["y_train"])
             print(f"{which}: train loss {loss:.4f}, accuracy {acc:.4f}, pruned weights not zero: {pruned_nonzero}")
+
+        # a stack's first network trained from the project loop's weights and batches of the last repeat
+        for which in names[2:]:
+            pairs = zip(models[which].parameters(), models["project"].parameters(), strict=True)
+            diff = max(float((a - b).detach().abs().max()) for a, b in pairs)
+            print(f"{which}: max |w_stacked - w_alone| after {args.steps} steps: {diff:.1e}")
 
         runs = [breakdown(state, data, dataset, args.batch, args.steps) for _ in range(args.repeats)]
         parts = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -304,6 +351,11 @@ def main() -> None:
     )
     print(f"project_samples_per_second: {project:.1f}")
     print(f"reference_samples_per_second: {reference:.1f}")
+    for which in names[2:]:
+        rate = statistics.median(rates[which])
+        print(f"{which}_samples_per_second: {rate:.1f}")
+    for which in names[2:]:
+        print(f"ratio_{which.removeprefix('stacked_')}: {statistics.median(rates[which]) / reference:.2f}")
     print(f"ratio: {project / reference:.2f}")
 
 
