@@ -149,9 +149,11 @@ class StackedNet:
                     raise ValueError("a linear layer before Flatten")
                 # one product per network, the call nn.Linear makes: a batched product (or one over the block
                 # diagonal) sums the weight gradient in another order, and these layers are a small part of the time
-                w = self.params[f"{i}.weight"]
+                # (unbind, not indexing: the backward of k indexings would fill k zero tensors of the whole stack)
+                ws = self.params[f"{i}.weight"].unbind(0)
                 bias = self.params.get(f"{i}.bias")
-                h = torch.stack([fn.linear(h[j], w[j], None if bias is None else bias[j]) for j in range(k)])
+                bs = [None] * k if bias is None else bias.unbind(0)
+                h = torch.stack([fn.linear(x_j, w_j, b_j) for x_j, w_j, b_j in zip(h.unbind(0), ws, bs, strict=True)])
         return h
 
 
@@ -228,7 +230,7 @@ def train_stacked(
             out = net(_gather(x, rows, idx))
             yb = _gather(y, rows, idx)
             # each network's mean loss as train_epochs computes it (the same rounding)
-            losses = torch.stack([fn.cross_entropy(out[j], yb[j]) for j in range(k)])
+            losses = torch.stack([fn.cross_entropy(o, t) for o, t in zip(out.unbind(0), yb.unbind(0), strict=True)])
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()
             net.mask_gradients()
