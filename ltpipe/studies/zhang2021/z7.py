@@ -1,9 +1,12 @@
 """Z7: iterative magnitude pruning of LeNet-5 on MNIST (Zhang et al. 2021, Sec. 5.2, Fig. 7).
 
-One job per (architecture, mode, training size N) runs ``trials`` IMP runs
-of ``rounds`` rounds each (round 0 trains the dense network; every later
-round prunes, rewinds and retrains). The training subset of N images is
-stratified and seeded; a validation split (``val_fraction`` of the N) is
+One job per (architecture, training size N) runs ``trials`` IMP runs of
+``rounds`` rounds each (round 0 trains the dense network; every later
+round prunes, rewinds and retrains) and, where the config asks for them at
+that N, the controls, all trained together as one program
+(:func:`run_imp_group`, :mod:`ltpipe.engines.stacked`); :func:`run_imp` is
+the same run trained alone, which the tests compare it with. The training
+subset of N images is stratified and seeded; a validation split (``val_fraction`` of the N) is
 taken from it and the network trains on the rest only; test accuracy is
 recorded on the whole test set at the end of every epoch, and nothing is
 selected on it: per round the table gives the test accuracy at the end of
@@ -13,8 +16,8 @@ The controls of Frankle & Carbin (2019, Sec. 2, Fig. 4) use the same data,
 batches and rounds as IMP: ``random`` prunes at random at IMP's rates and
 rewinds to IMP's initialisation; ``reinit`` trains, in each round, the mask
 that the IMP run of the same (architecture, N, trial) found in that round,
-from a fresh random initialisation (read from IMP's masks file, so the
-re-initialised networks never choose their own masks).
+from a fresh random initialisation (the re-initialised networks never choose
+their own masks).
 
 Tables:
 
@@ -24,9 +27,10 @@ Tables:
   layer_remaining (list, per prunable layer), test_acc (end of round),
   val_acc (end of round), best_epoch, best_val_acc, test_acc_at_best_val.
 
-Every job also writes its masks (``torch.save``): ``{"arch", "mode",
-"n_samples", "seed", "config", "trials"}`` with ``trials[t][k]`` the masks of
-round k of trial t, ``{weight name: bool tensor}``.
+Every job also writes its masks (``torch.save``): ``{"arch", "n_samples",
+"seed", "config", "modes"}`` with ``modes[mode][t][k]`` the masks of round k
+of trial t, ``{weight name: bool tensor}`` (IMP's too where the job ran IMP
+only for the ``reinit`` control's masks, whose rows it does not write).
 
 ``remaining`` counts prunable weights only (biases are never pruned).
 """
