@@ -42,7 +42,7 @@ import torch
 
 from ltpipe.data.grid import trial_specs
 from ltpipe.data.teacher import ball_init, build_problems, teacher_table
-from ltpipe.engines.agd import GATHER_BELOW, _Layout, run_agd
+from ltpipe.engines.agd import _Layout, run_agd
 
 CACHE_MB = 12.0  # run_agd's default cache_mb: the inputs of one group of trials
 
@@ -194,7 +194,7 @@ def roofline(args) -> None:
                 best = min(best, time.perf_counter() - t0)
             per_trial = _Layout.bytes_per_trial(p.X, p.mask, "auto")  # one read of a trial's inputs
             m = int(p.mask.sum(dim=1).max())  # the widest support: what the gathered layout holds per neuron
-            width = args.k * m if args.k * m <= GATHER_BELOW * args.d else args.k * args.d  # numbers per sample
+            width = args.k * m if _Layout.resolve(p.X, p.mask, "auto") == "gathered" else args.k * args.d  # per sample
             work = p.batch * args.iterations
             seconds += best
             moved += 2 * per_trial * work

@@ -31,6 +31,12 @@ GATHER_BELOW = 0.6
 # matrix product (measured on a 2-core CPU, one thread: break-even near N r = 2500,
 # 2-3.5x faster from N r = 10^4).
 GEMV_FROM = 3000
+# With those products the gathered layout beats the dense one up to K r = GEMV_GATHER_BELOW * d,
+# though it then reads more numbers per sample (measured on a 2-core CPU, one thread, 300
+# iterations: 3.3x at d = 300, N = 1000, K r / d = 0.83 and 1.2 (Z5); 1.9x and 1.26x at
+# d = 100, N = 1200, K r / d = 1.5 and 2.5 (Z4); 1.10x at d = 100, N = 600, K r / d = 1.25,
+# 0.99x at 1.8 (Z2)).
+GEMV_GATHER_BELOW = 1.5
 # why a trial stopped: a non-finite iterate; the step tolerance; max_iter while the steps still
 # shrank (more iterations would go on); max_iter with the last step no smaller than the one
 # before (the iterate is not contracting, e.g. it goes back and forth across a ReLU kink)
@@ -156,8 +162,7 @@ class _Layout:
         b, n, d = X.shape
         k = mask.shape[-1]
         r = int(mask.sum(dim=1).max())
-        if kind == "auto":
-            kind = "gathered" if k * r <= GATHER_BELOW * d else "dense"
+        kind = self.resolve(X, mask, kind)
         if kind not in ("dense", "gathered"):
             raise ValueError(f"layout must be 'auto', 'dense' or 'gathered', not {kind!r}")
         self.kind = kind
@@ -171,8 +176,23 @@ class _Layout:
             self.index = order[:, :r, :].transpose(1, 2)  # (B, K, r): support first, then masked padding
             cols = self.index.unsqueeze(2).expand(b, k, n, r)
             self.X = X.unsqueeze(1).expand(b, k, n, d).gather(3, cols)
-            if X.device.type == "cpu" and n * r >= GEMV_FROM:
+            if self.gemv(X, mask):
                 self.XT = self.X.transpose(2, 3).contiguous()
+
+    @staticmethod
+    def gemv(X: torch.Tensor, mask: torch.Tensor) -> bool:
+        """Whether the gathered layout's products run as matrix-vector products (on the CPU, from N r >= GEMV_FROM)."""
+        return X.device.type == "cpu" and X.shape[1] * int(mask.sum(dim=1).max()) >= GEMV_FROM
+
+    @staticmethod
+    def resolve(X: torch.Tensor, mask: torch.Tensor, kind: str) -> str:
+        """The layout ``auto`` stands for: gathered while K r is below GATHER_BELOW d (GEMV_GATHER_BELOW d where
+        its products run as matrix-vector products), dense above; other kinds as given."""
+        if kind != "auto":
+            return kind
+        k, d, r = mask.shape[-1], X.shape[2], int(mask.sum(dim=1).max())
+        below = GEMV_GATHER_BELOW if _Layout.gemv(X, mask) else GATHER_BELOW
+        return "gathered" if k * r <= below * d else "dense"
 
     @staticmethod
     def bytes_per_trial(X: torch.Tensor, mask: torch.Tensor, kind: str, *, held: bool = False) -> int:
@@ -181,8 +201,8 @@ class _Layout:
         _, n, d = X.shape
         k = mask.shape[-1]
         r = int(mask.sum(dim=1).max())
-        gathered = kind == "gathered" or (kind == "auto" and k * r <= GATHER_BELOW * d)
-        copies = 2 if held and gathered and X.device.type == "cpu" and n * r >= GEMV_FROM else 1
+        gathered = _Layout.resolve(X, mask, kind) == "gathered"
+        copies = 2 if held and gathered and _Layout.gemv(X, mask) else 1
         return copies * n * (k * r if gathered else d) * X.element_size()
 
     def compact(self, W: torch.Tensor) -> torch.Tensor:

@@ -64,7 +64,7 @@ import torch
 from ltpipe.config import job_parser, resolve_dtype, start_job
 from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
 from ltpipe.data.teacher import ball_init, build_problems
-from ltpipe.engines.agd import curvature, run_agd
+from ltpipe.engines.agd import GEMV_GATHER_BELOW, curvature, run_agd
 from ltpipe.engines.tensor_init import population_moments, tensor_init
 from ltpipe.tables import read_table, write_table
 
@@ -188,7 +188,8 @@ def run_trials(
     trial_parts, curve_parts = [], []
     jobs = []
     for n_samples, group in specs.groupby("n_samples", sort=True):
-        per_trial = 2 * n_samples * int(cfg["d"]) * itemsize  # inputs and one compaction copy
+        # the inputs, and at most the gathered layout's two copies (K r <= GEMV_GATHER_BELOW d numbers a sample each)
+        per_trial = (1 + 2 * GEMV_GATHER_BELOW) * n_samples * int(cfg["d"]) * itemsize
         size = max(1, int(max_batch_mb * 2**20 // per_trial))
         jobs += [(int(n_samples), group.iloc[sl]) for sl in _chunks(len(group), size)]
     total = len(jobs)
