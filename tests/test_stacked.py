@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import write_tiny_mnist
+from test_imp import CFG  # the tiny IMP settings
 from torch import nn
 
 from ltpipe.data.mnist_subsets import prepare_data
@@ -18,18 +19,6 @@ from ltpipe.engines.train import evaluate, seeded_init, train_epochs
 from ltpipe.studies.zhang2021 import z7
 from ltpipe.studies.zhang2021.z7 import Member, job_members, run_imp, run_imp_group
 
-CFG = {
-    "rounds": 3,
-    "epochs": 1,
-    "batch_size": 30,
-    "optimizer": "adam",
-    "lr": 1.2e-3,
-    "weight_decay": 0.0,
-    "rate": 0.2,
-    "output_rate": 0.1,
-    "scope": "layer",
-    "rewind_iteration": 0,
-}
 CONV_TOL = {"rtol": 1e-5, "atol": 1e-6}  # grouped convolutions sum in another order than one network's
 
 
