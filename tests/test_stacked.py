@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 import pandas as pd
 import pytest
@@ -256,3 +257,19 @@ def test_group_resume_after_kill_equals_uninterrupted_run(datasets, monkeypatch,
     pd.testing.assert_frame_equal(e2, epochs, check_exact=True)
     pd.testing.assert_frame_equal(r2, rounds, check_exact=True)
     assert all(torch.equal(a[k][n], b[k][n]) for a, b in zip(m2, masks, strict=True) for k in range(3) for n in a[k])
+
+
+def test_stacked_takes_named_layers_and_padded_pooling():
+    """Layers named in an OrderedDict, and ReLU before a padded max pooling (run as pooling, then ReLU)."""
+
+    def net(seed: int) -> nn.Sequential:
+        torch.manual_seed(seed)
+        layers = OrderedDict(conv=nn.Conv2d(1, 3, 3), act=nn.ReLU(), pool=nn.MaxPool2d(3, stride=2, padding=1),
+                             flat=nn.Flatten(), fc=nn.Linear(3 * 13 * 13, 4))  # fmt: skip
+        return nn.Sequential(layers)
+
+    models = [net(1), net(2)]
+    x = inputs(2)
+    out = StackedNet(models)(x)
+    for i, m in enumerate(models):
+        torch.testing.assert_close(out[i], m(x[i]), **CONV_TOL)

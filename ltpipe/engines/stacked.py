@@ -67,11 +67,11 @@ class StackedNet:
         # ReLU then max pooling runs as pooling then ReLU: max and ReLU commute, so the outputs are the same and
         # so is every gradient (both send a window's gradient to its first maximum, and ReLU's derivative is 0
         # where that maximum is <= 0), but the ReLU and its backward touch a quarter of the values
-        self._order = list(enumerate(first))
+        self._order = list(first.named_children())
         for j in range(len(self._order) - 1):
-            (i, a), (i2, b) = self._order[j], self._order[j + 1]
+            (name_a, a), (name_b, b) = self._order[j], self._order[j + 1]
             if isinstance(a, nn.ReLU) and isinstance(b, nn.MaxPool2d):
-                self._order[j], self._order[j + 1] = (i2, b), (i, a)
+                self._order[j], self._order[j + 1] = (name_b, b), (name_a, a)
         self.params: dict[str, torch.Tensor] = {}
         with torch.no_grad():
             for name in names:
@@ -127,12 +127,12 @@ class StackedNet:
             h = h.contiguous(memory_format=torch.channels_last)
         else:
             h = x
-        for i, layer in self._order:
+        for owner, layer in self._order:
             if isinstance(layer, nn.Conv2d):
                 if not spatial:
                     raise ValueError("a convolution after the input was flattened")
-                w = self.params[f"{i}.weight"]
-                bias = self.params.get(f"{i}.bias")
+                w = self.params[f"{owner}.weight"]
+                bias = self.params.get(f"{owner}.bias")
                 h = fn.conv2d(
                     h, w.reshape(k * w.shape[1], *w.shape[2:]), None if bias is None else bias.reshape(-1),
                     layer.stride, layer.padding, layer.dilation, groups=k,
@@ -150,8 +150,8 @@ class StackedNet:
                 # one product per network, the call nn.Linear makes: a batched product (or one over the block
                 # diagonal) sums the weight gradient in another order, and these layers are a small part of the time
                 # (unbind, not indexing: the backward of k indexings would fill k zero tensors of the whole stack)
-                ws = self.params[f"{i}.weight"].unbind(0)
-                bias = self.params.get(f"{i}.bias")
+                ws = self.params[f"{owner}.weight"].unbind(0)
+                bias = self.params.get(f"{owner}.bias")
                 bs = [None] * k if bias is None else bias.unbind(0)
                 h = torch.stack([fn.linear(x_j, w_j, b_j) for x_j, w_j, b_j in zip(h.unbind(0), ws, bs, strict=True)])
         return h
