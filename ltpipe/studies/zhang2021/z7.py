@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,7 +339,7 @@ def save_masks(path: str | Path, masks: dict[str, list[list[Masks]]], **meta: An
         torch.save({**meta, "modes": masks}, tmp)
 
 
-def job_members(modes: Sequence[str], trials: int, seed_of: Any) -> list[Member]:
+def job_members(modes: Sequence[str], trials: int, seed_of: Callable[[int], int]) -> list[Member]:
     """The runs of one Z7 job: every trial of each mode (IMP's too when only its masks are needed, for reinit)."""
     unknown = sorted(set(modes) - set(MODES))
     if unknown or not modes or len(set(modes)) != len(modes):
