@@ -228,6 +228,46 @@ def test_kernel_finds_the_reference_s_subsets_on_random_reals(dtype):
     assert float((e_k - e_r).abs().max()) <= 8 * ulp
 
 
+@pytest.mark.parametrize("rows", [1, 7, 9, 1001])
+def test_kernel_handles_any_number_of_rows(rows):
+    """The kernel takes rows 8 at a time; a last, partial group must neither be lost nor touch other rows."""
+    rng = np.random.default_rng(rows)
+    a = rng.integers(-5, 6, (rows, 13)).astype(float)
+    w = rng.integers(-12, 13, rows) + 0.5 * rng.integers(0, 2, rows)
+    e_k, m_k = solve(a, w, method="kernel")
+    e_r, m_r = solve(a, w, method="reference")
+    assert torch.equal(e_k, e_r) and torch.equal(m_k, m_r)
+
+
+@pytest.mark.parametrize("method", ["kernel", "reference"])
+def test_a_tie_goes_to_the_lowest_first_half_subset(method):
+    """First half (2, 1): its sums in ascending order are 0, 1, 2, 3 from subsets 0, 2, 1, 3. For w = 1.75, with
+    the second half (0.5, 10), s1 = 1 (+0.5) and s1 = 2 (+0) both miss by 0.25; the lower subset, {2}, is taken,
+    though its sum comes later in the sorted order. Rows of 9 put the case in the kernel's last, partial group."""
+    a = np.tile([[2.0, 1.0, 0.5, 10.0]], (9, 1))
+    w = np.full(9, 1.75)
+    err, mask = solve(a, w, method=method)
+    assert err.tolist() == [0.25] * 9
+    assert mask.tolist() == [[True, False, False, False]] * 9
+
+
+@pytest.mark.parametrize("method", ["kernel", "reference"])
+@pytest.mark.parametrize(
+    ("a", "w"),
+    [([[0.1, np.nan]], [0.0]), ([[0.1, 0.2]], [np.inf]), ([[1e308, 1e308, 0.1]], [0.0])],
+    ids=["nan", "inf", "overflow"],
+)
+def test_non_finite_input_is_refused(a, w, method):
+    rows = np.zeros((3, len(a[0])))
+    rows[2] = a[0]
+    targets = np.zeros(3)
+    targets[2] = w[0]
+    with pytest.raises(ValueError, match="instance 2: coefficients and targets must be finite"):
+        solve(rows, targets, method=method)
+    with pytest.raises(ValueError, match="instance 2: coefficients and targets must be finite"):
+        solve_sparsest(rows, targets, 0.01, method=method)
+
+
 def test_method_is_checked():
     with pytest.raises(ValueError, match="method must be"):
         solve(np.zeros((1, 2)), np.zeros(1), method="fast")

@@ -51,6 +51,12 @@ def _instances(a, w, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Te
         raise ValueError(f"need a of shape (B, n) and w of shape (B,), got {tuple(a.shape)} and {tuple(w.shape)}")
     if a.shape[1] > 40:
         raise ValueError(f"n = {a.shape[1]} coefficients: meet in the middle needs 2^(n/2) sums per instance; n <= 40")
+    bound = a.abs().sum(1) + w.abs()  # bounds |w - sum_S a| and every partial sum
+    if not bool(torch.isfinite(2 * bound).all()):
+        bad = int((~torch.isfinite(2 * bound)).nonzero()[0, 0])
+        raise ValueError(
+            f"instance {bad}: coefficients and targets must be finite, with sum |a| + |w| well inside {a.dtype}'s range"
+        )
     return a, w
 
 

@@ -7,21 +7,30 @@ Experiment 1), with O(2^(n/2)) work per instance instead of O(2^(n/2) n/2):
 - the 2^h sums of a half are generated already sorted (Horowitz and Sahni 1974):
   start from the list (0), and for each coefficient a_k merge the list L with
   L + a_k, item by item; no sort;
-- the two sorted halves are scanned once with one pointer: as the first half's
-  sum s1 rises, the point where the second half's sums cross w - s1 only moves
-  down, so each step of the scan costs O(1) amortised instead of a binary search.
+- the two sorted halves are scanned once: as the first half's sum s1 rises, the
+  point where the second half's sums cross w - s1 only moves down, so finding
+  all the crossing points is one more merge, of the second half's sums with the
+  values w - s1, instead of a binary search each.
 
-Results equal the reference solver's to the last bit (tested on random
+:func:`solve_kernel` runs these merges for 8 instances at once, interleaved
+step by step and without branches (a merge's comparisons follow random data:
+with branches about half of them are mispredicted, and without, one merge
+alone waits on each comparison before the next; 8 independent merges keep the
+processor busy). It keeps no subsets during the merges: the chosen sums'
+subsets are found afterwards by their values, as the reference does.
+
+The kernels choose the reference solver's subsets (tested on random
 instances, and checked by ``bench/subsetsum.py`` on every instance of the
 paper's scale): a half's sum of subset S is formed as ((0 + a_i) + a_j) + ...
 over S in increasing index order, which is what the reference's product of the
-coefficients with the 0/1 subset table computes (adding 0 x a_k changes
-nothing); errors are |w - (s1 + s2)| in the same order; ties go to the same
-subset (the first-half subset of lowest index, then the second-half subset of
-lowest index with that sum: the merge keeps equal sums in increasing subset
-index). The reference breaks a remaining tie between equal second-half sums of
-equal size in :func:`solve_sparsest` by its sort's order; sums of random reals
-are never equal, and the bench counts any instance where the two differ.
+coefficients with the 0/1 subset table computes in exact arithmetic (a matrix
+product may add in another order, so on real coefficients the errors can
+differ in the last bit; where every sum is exact they are equal); errors are
+|w - (s1 + s2)| in the same order; ties go to the same subset: the lowest
+first-half subset of least error, then the lowest
+second-half subset with the chosen sum. Coefficients and targets must be
+finite (the merges end on +inf sentinels; :mod:`ltpipe.engines.subsetsum`
+checks).
 
 For the fewest coefficients within eps the second half's sums are also kept per
 subset size c = 0..n2, each list still sorted: for a first-half sum, the
@@ -119,35 +128,146 @@ def _write_mask(mask, row, j1, j2, n1, n2):
         mask[row, n1 + k] = (j2 >> k) & 1
 
 
+CHUNKS = 256  # pieces of the rows shared out to the threads, each with its own buffers
+LANES = 8  # instances whose merges run interleaved (paper scale, 2 cores: 2.28 s; 4 lanes 2.72 s, 16 lanes 2.77 s)
+
+
+@njit(cache=True, inline="always")
+def _sorted_sums_lanes(a, start, h, src, dst, x, i, j):
+    """Sums of every subset of a[l, start:start + h], ascending, for the LANES rows l of a at once; returns the buffer
+    (src or dst, each (LANES, 2^h + 1)) that holds them in [:, :2^h].
+
+    The same merges as :func:`_sorted_sums`, without the subsets and without branches: each step takes the smaller
+    head as a select, and a +inf sentinel behind each list ends it. A lone merge waits at every step on the
+    comparison before it (or, with branches, mispredicts half of them); the LANES merges are independent, so the
+    processor overlaps them. The sums are the same numbers as :func:`_sorted_sums` makes."""
+    for lane in range(LANES):
+        src[lane, 0] = 0.0
+    size = 1
+    for k in range(h):
+        for lane in range(LANES):
+            x[lane] = a[lane, start + k]
+            src[lane, size] = np.inf
+            i[lane] = 0
+            j[lane] = 0
+        for o in range(2 * size):
+            for lane in range(LANES):
+                vi = src[lane, i[lane]]
+                vj = src[lane, j[lane]] + x[lane]
+                take = vi <= vj
+                dst[lane, o] = vi if take else vj
+                i[lane] += take
+                j[lane] += 1 - take
+        src, dst = dst, src
+        size *= 2
+    return src
+
+
+@njit(cache=True, inline="always")
+def _first_with_sum(row, start, h, value, sums):
+    """The lowest subset index (bit k = row[start + k]) of row[start:start + h] whose sum is exactly value.
+
+    Subsets are enumerated in increasing index, each sum formed as the generation forms it (the sum without the
+    highest item, plus that item), so value is found bit for bit; -1 if no subset has it (not reached)."""
+    sums[0] = 0.0
+    if value == sums[0]:
+        return 0
+    size = 1
+    for k in range(h):
+        x = row[start + k]
+        for m in range(size):
+            s = sums[m] + x
+            sums[size + m] = s
+            if s == value:
+                return size + m
+        size *= 2
+    return -1
+
+
 @njit(cache=True, parallel=True)
 def solve_kernel(a, w, err, mask):
-    """Minimum |w - sum_S a| per row of a (B, n): fills err (B,) and mask (B, n) uint8 (the reference's choice)."""
+    """Minimum |w - sum_S a| per row of a (B, n): fills err (B,) and mask (B, n) uint8 (the reference's choice).
+
+    Rows go LANES at a time: the sorted half sums of every lane (:func:`_sorted_sums_lanes`); the crossing point
+    of every first-half sum in the second half by one more interleaved merge, of the second half's sums with the
+    w - s1 (ascending, ties to w - s1 first: the count of s2 < w - s1, the reference's searchsorted); then per lane
+    the two neighbours' errors, their minimum, and the subsets recovered from the chosen sums'
+    values (:func:`_first_with_sum`), as the reference does. Inputs must be finite (the sentinels are +inf)."""
     b, n = a.shape
     n1, n2, m1, m2 = _split(n)
-    for r in prange(b):
-        v1, i1, v2, i2 = _halves(a[r], n1, n2)
-        wr = w[r]
-        best = np.inf
-        best_j1 = m1
-        best_p = 0
-        hi = m2  # first position with v2 >= w - s1 (the reference's searchsorted), moving down as s1 rises
-        for t in range(m1):
-            s1 = v1[t]
-            rest = wr - s1
-            while hi > 0 and v2[hi - 1] >= rest:
-                hi -= 1
-            h = min(hi, m2 - 1)
-            lo = max(h - 1, 0)
-            e, p = _closer(wr, s1, v2, lo, h)
-            j1 = i1[t]
-            if e < best or (e == best and j1 < best_j1):
-                best = e
-                best_j1 = j1
-                best_p = p
-        while best_p > 0 and v2[best_p - 1] == v2[best_p]:  # the first subset with that sum
-            best_p -= 1
-        err[r] = best
-        _write_mask(mask, r, best_j1, i2[best_p], n1, n2)
+    blocks = (b + LANES - 1) // LANES
+    chunks = min(blocks, CHUNKS)
+    for c in prange(chunks):
+        rows = np.zeros((LANES, n), a.dtype)
+        wl = np.zeros(LANES, a.dtype)
+        b1 = np.empty((LANES, m1 + 1), a.dtype)
+        b1b = np.empty((LANES, m1 + 1), a.dtype)
+        b2 = np.empty((LANES, m2 + 1), a.dtype)
+        b2b = np.empty((LANES, m2 + 1), a.dtype)
+        rest = np.empty((LANES, m1 + 1), a.dtype)
+        cross = np.empty((LANES, m1 + 1), np.int64)
+        x = np.empty(LANES, a.dtype)
+        i = np.empty(LANES, np.int64)
+        j = np.empty(LANES, np.int64)
+        e_of = np.empty(m1, a.dtype)
+        p_of = np.empty(m1, np.int64)
+        sums = np.empty(m2, a.dtype)
+        for blk in range(c * blocks // chunks, (c + 1) * blocks // chunks):
+            r0 = blk * LANES
+            count = min(LANES, b - r0)
+            for lane in range(count):
+                rows[lane] = a[r0 + lane]
+                wl[lane] = w[r0 + lane]
+            for lane in range(count, LANES):
+                rows[lane] = 0.0
+                wl[lane] = 0.0
+            v1 = _sorted_sums_lanes(rows, 0, n1, b1, b1b, x, i, j)
+            v2 = _sorted_sums_lanes(rows, n1, n2, b2, b2b, x, i, j)
+            # the crossing points: rest[lane, u] = w - s1 of the u-th largest s1 (ascending in u)
+            for lane in range(LANES):
+                for u in range(m1):
+                    rest[lane, u] = wl[lane] - v1[lane, m1 - 1 - u]
+                rest[lane, m1] = np.inf
+                v2[lane, m2] = np.inf
+                i[lane] = 0
+                j[lane] = 0
+            for _ in range(m1 + m2):
+                for lane in range(LANES):
+                    u = i[lane]
+                    q = j[lane]
+                    take = rest[lane, u] <= v2[lane, q]
+                    cross[lane, u] = q  # final when rest[u] is taken: the count of s2 < rest[u]
+                    i[lane] = u + take
+                    j[lane] = q + 1 - take
+            for lane in range(count):
+                wr = wl[lane]
+                best = np.inf
+                bt = 0
+                for t in range(m1):
+                    s1 = v1[lane, t]
+                    hi = min(cross[lane, m1 - 1 - t], m2 - 1)
+                    lo = max(hi - 1, 0)
+                    e_lo = abs(wr - (s1 + v2[lane, lo]))
+                    e_hi = abs(wr - (s1 + v2[lane, hi]))
+                    e = e_lo if e_lo <= e_hi else e_hi
+                    e_of[t] = e
+                    p_of[t] = lo if e_lo <= e_hi else hi
+                    if e < best:
+                        best = e
+                        bt = t
+                # the reference takes the lowest first-half subset of least error; sums equal to v1[bt] share
+                # its error, so only other sums of the same error (ties, in exact arithmetic) need a look
+                j1 = _first_with_sum(rows[lane], 0, n1, v1[lane, bt], sums)
+                p = p_of[bt]
+                for t in range(m1):
+                    if e_of[t] == best and v1[lane, t] != v1[lane, bt]:
+                        other = _first_with_sum(rows[lane], 0, n1, v1[lane, t], sums)
+                        if other < j1:
+                            j1 = other
+                            p = p_of[t]
+                j2 = _first_with_sum(rows[lane], n1, n2, v2[lane, p], sums)
+                err[r0 + lane] = best
+                _write_mask(mask, r0 + lane, j1, j2, n1, n2)
 
 
 @njit(cache=True, parallel=True)
