@@ -9,16 +9,18 @@ printed too. Then ``ratio: <batched / loop>`` in trial-iterations per second.
 
 Then the engine against this machine's memory roofline: the bandwidth measured
 here (STREAM's copy and triad on arrays far larger than any cache, best of 5;
-``bandwidth_gbs:`` is the triad's), the bytes each trial-iteration must move
-(its inputs are read twice, for the forward product and for the gradient: 2 N K r
-numbers in the gathered layout, 2 N d in the dense one) and the flops (4 N K r or
-4 N K d: two products, 2 flops a multiply-add), for float64 and float32:
-``roofline_fraction_float64:`` and ``roofline_fraction_float32:`` (bytes moved
-per second over the bandwidth). Not counted: the weights (K r or K d numbers)
-and the (K, N) temporaries of an iteration (z, relu(z), the 0/1 mask of z > 0,
-the scaled residuals: about 9 N K numbers read or written), which stay in the
-first cache levels; they are under 2% of the inputs in the dense layout but
-about 4.5/r of them in the gathered one, half as much again at r = 9.
+``bandwidth_gbs:`` is the triad's), the bytes each trial-iteration moves and
+the flops (4 N K r in the gathered layout, 4 N K d in the dense one: two
+products' worth of multiply-adds, 2 flops each), for float64 and float32, for
+the engine's one-pass kernel (the CPU's default, which reads a trial's inputs
+once an iteration: N K r numbers gathered, N d dense) and for the tensor
+program (``method="reference"``, two matrix products, so twice):
+``roofline_fraction_float64:`` and ``roofline_fraction_float32:`` (the kernel's
+bytes moved per second over the bandwidth), ``..._reference`` the same for the
+tensor program, and ``kernel_vs_reference_<dtype>:`` (trial-iterations per
+second, kernel over tensor program). Not counted: the weights and gradients
+(K r or K d numbers) and the per-iteration vectors of the tensor program
+(about 9 N K numbers), which stay in the first cache levels.
 The engine runs its trials in groups whose inputs fit in 12 MiB (``cache_mb``),
 so from the second iteration on a group's inputs come from the processor's
 32 MiB L3 cache rather than from memory, and the fraction may exceed 1: the
@@ -170,8 +172,9 @@ def bandwidth(mb: float = 1024, repeats: int = 5) -> tuple[float, float]:
 
 
 def roofline(args) -> None:
-    """The batched engine's bytes and flops per second on the same workload, float64 and float32, against
-    the memory bandwidth (arrays of 3 GiB) and the cache bandwidth (arrays the size of one group of trials)."""
+    """The engine's bytes and flops per second on the same workload, float64 and float32, its one-pass kernel
+    (the CPU's default) and the tensor program (``method="reference"``), against the memory bandwidth (arrays of
+    3 GiB) and the cache bandwidth (arrays the size of one group of trials)."""
     copy, triad = bandwidth()
     cache_copy, cache_triad = bandwidth(CACHE_MB)
     print(f"bandwidth_copy_gbs: {copy / 1e9:.2f}")
@@ -180,41 +183,48 @@ def roofline(args) -> None:
     print(f"cache_bandwidth_gbs: {cache_triad / 1e9:.2f}")
     for dtype in (torch.float64, torch.float32):
         name = str(dtype).split(".")[1]
-        moved = flops = seconds = 0.0
-        for r in args.r:
-            specs = trial_specs("bench", "z3", {"trials": args.trials}, r, 0)
-            p = build_problems(teacher_table(specs, d=args.d, k=args.k), args.n, dtype=dtype)
-            W0 = ball_init([s["seed"] for s in specs], p.target.double(), p.mask.double(), 0.1).to(dtype)
-            kw = {"eta": 0.5, "beta": 0.2, "tol": 0.0, "log_every": 0, "cache_mb": CACHE_MB}
-            run_agd(p.X, p.y, p.mask, W0, p.target, max_iter=2, **kw)  # first-call costs of this dtype and shape
-            best = float("inf")
-            for _ in range(3):
-                t0 = time.perf_counter()
-                run_agd(p.X, p.y, p.mask, W0, p.target, max_iter=args.iterations, **kw)
-                best = min(best, time.perf_counter() - t0)
-            per_trial = _Layout.bytes_per_trial(p.X, p.mask, "auto")  # one read of a trial's inputs
-            m = int(p.mask.sum(dim=1).max())  # the widest support: what the gathered layout holds per neuron
-            width = args.k * m if _Layout.resolve(p.X, p.mask, "auto") == "gathered" else args.k * args.d  # per sample
-            work = p.batch * args.iterations
-            seconds += best
-            moved += 2 * per_trial * work
-            flops += 4 * args.n * width * work
-            kind = "gathered" if width < args.k * args.d else "dense"
-            rate = 2 * per_trial * work / best
+        rates = {}
+        for method in ("kernel", "reference"):
+            moved = flops = seconds = 0.0
+            reads = 1 if method == "kernel" else 2  # the tensor program reads the inputs twice an iteration
+            for r in args.r:
+                specs = trial_specs("bench", "z3", {"trials": args.trials}, r, 0)
+                p = build_problems(teacher_table(specs, d=args.d, k=args.k), args.n, dtype=dtype)
+                W0 = ball_init([s["seed"] for s in specs], p.target.double(), p.mask.double(), 0.1).to(dtype)
+                kw = {"eta": 0.5, "beta": 0.2, "tol": 0.0, "log_every": 0, "cache_mb": CACHE_MB, "method": method}
+                run_agd(p.X, p.y, p.mask, W0, p.target, max_iter=2, **kw)  # first-call costs of this dtype and shape
+                best = float("inf")
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    run_agd(p.X, p.y, p.mask, W0, p.target, max_iter=args.iterations, **kw)
+                    best = min(best, time.perf_counter() - t0)
+                per_trial = _Layout.bytes_per_trial(p.X, p.mask, "auto", method=method)  # one read of the inputs
+                m = int(p.mask.sum(dim=1).max())  # the widest support: what the gathered layout holds per neuron
+                gathered = _Layout.resolve(p.X, p.mask, "auto", method) == "gathered"
+                width = args.k * m if gathered else args.k * args.d  # multiply-adds per sample and product
+                work = p.batch * args.iterations
+                seconds += best
+                moved += reads * per_trial * work
+                flops += 4 * args.n * width * work
+                rate = reads * per_trial * work / best
+                print(
+                    f"{name} {method} r={r:4d} ({'gathered' if gathered else 'dense'}): "
+                    f"{reads * per_trial / 1e6:.3f} MB and {4 * args.n * width / 1e6:.3f} MFLOP per trial-iteration,"
+                    f" {work / best:9.1f} trial-iterations/s, {rate / 1e9:6.2f} GB/s:"
+                    f" {rate / triad:.2f} of memory, {rate / cache_triad:.2f} of cache bandwidth"
+                )
+            work = len(args.r) * args.trials * args.iterations
+            rates[method] = work / seconds
+            suffix = name if method == "kernel" else f"{name}_reference"
+            print(f"bytes_per_trial_iteration_{suffix}: {moved / work:.0f}   (mean over the workload)")
+            print(f"flops_per_trial_iteration_{suffix}: {flops / work:.0f}")
             print(
-                f"{name} r={r:4d} ({kind}): {2 * per_trial / 1e6:.3f} MB and {4 * args.n * width / 1e6:.3f} MFLOP"
-                f" per trial-iteration, {work / best:9.1f} trial-iterations/s, {rate / 1e9:6.2f} GB/s:"
-                f" {rate / triad:.2f} of memory, {rate / cache_triad:.2f} of cache bandwidth"
+                f"{suffix}: {moved / seconds / 1e9:.2f} GB/s moved, {flops / seconds / 1e9:.2f} GFLOP/s, "
+                f"{flops / moved:.3f} flop/byte, {work / seconds:.1f} trial-iterations/s"
             )
-        work = len(args.r) * args.trials * args.iterations
-        print(f"bytes_per_trial_iteration_{name}: {moved / work:.0f}   (mean over the workload)")
-        print(f"flops_per_trial_iteration_{name}: {flops / work:.0f}")
-        print(
-            f"{name}: {moved / seconds / 1e9:.2f} GB/s moved, {flops / seconds / 1e9:.2f} GFLOP/s, "
-            f"{flops / moved:.3f} flop/byte, {work / seconds:.1f} trial-iterations/s"
-        )
-        print(f"roofline_fraction_{name}: {moved / seconds / triad:.2f}")
-        print(f"cache_roofline_fraction_{name}: {moved / seconds / cache_triad:.2f}")
+            print(f"roofline_fraction_{suffix}: {moved / seconds / triad:.2f}")
+            print(f"cache_roofline_fraction_{suffix}: {moved / seconds / cache_triad:.2f}")
+        print(f"kernel_vs_reference_{name}: {rates['kernel'] / rates['reference']:.2f}")
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ def test_gradient_is_zero_at_noiseless_teacher(small):
     assert gradient(p.X, p.y, p.target, p.mask).abs().max() < 1e-14
 
 
+@pytest.mark.parametrize("method", ["kernel", "reference"])
 @pytest.mark.parametrize("layout", ["dense", "gathered"])
 @pytest.mark.parametrize(("beta", "partitions"), [(0.0, 0), (0.3, 0), (0.2, 3)])
-def test_engine_matches_per_trial_numpy_reference(small, beta, partitions, layout):
+def test_engine_matches_per_trial_numpy_reference(small, beta, partitions, layout, method):
     seeds, p = small
     W0 = ball_init(seeds, p.target, p.mask, 0.5)
     iters = 25
@@ -45,6 +46,7 @@ def test_engine_matches_per_trial_numpy_reference(small, beta, partitions, layou
         data_mode="partition" if partitions else "full",
         partitions=max(partitions, 1),
         layout=layout,
+        method=method,
     )
     assert (res.iterations == iters).all()
     for b in range(p.batch):
@@ -83,17 +85,17 @@ def test_momentum_speeds_up_convergence():
     assert (agd.iterations < gd.iterations).all()
 
 
-def test_trials_do_not_depend_on_batch_company():
+@pytest.mark.parametrize("method", ["kernel", "reference"])
+def test_trials_do_not_depend_on_batch_company(method):
     seeds, p = make_problems(trials=5)
     W0 = ball_init(seeds, p.target, p.mask, 0.5)
     lam_big = ball_init(seeds, p.target, p.mask, 30.0)
     W0[1] = lam_big[1]  # one trial far away: it stops at another time than the rest
-    full = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2, max_iter=3000, record_every=7)
+    kw = {"eta": 0.5, "beta": 0.2, "max_iter": 3000, "record_every": 7, "method": method}
+    full = run_agd(p.X, p.y, p.mask, W0, p.target, **kw)
     for b in (0, 1, 4):
         sl = slice(b, b + 1)
-        one = run_agd(
-            p.X[sl], p.y[sl], p.mask[sl], W0[sl], p.target[sl], eta=0.5, beta=0.2, max_iter=3000, record_every=7
-        )
+        one = run_agd(p.X[sl], p.y[sl], p.mask[sl], W0[sl], p.target[sl], **kw)
         assert torch.equal(one.W[0], full.W[b])
         assert one.iterations[0] == full.iterations[b]
         np.testing.assert_array_equal(one.history[:, 0].numpy(), full.history[:, b].numpy())
@@ -240,3 +242,54 @@ def test_float32_succeeds_wherever_float64_does(lam):
     # and float32 lands where float64 does, to float32's accuracy
     both = r64.success & r32.success
     assert float((r32.rel_error[both] - r64.rel_error[both]).abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("layout", ["dense", "gathered"])
+@pytest.mark.parametrize("data_mode", ["full", "partition"])
+def test_kernel_equals_the_tensor_program_to_rounding(data_mode, layout, dtype):
+    """The one-pass kernel against the two matrix products, on uneven supports, a target partly off the support,
+    201 samples or partitions of 67 (neither a multiple of the kernel's 4 rows; partitions start at 0, 67 and 134),
+    a diverging trial and, on the full data, trials stopped by the tolerance: the same iterates to rounding, the
+    same stops at the same iterations; and the kernel keeps the dtype."""
+    seeds, p = make_problems(d=25, k=3, r=6, n=201, trials=4)
+    mask = p.mask.clone()
+    mask[0, torch.nonzero(mask[0, :, 1])[0, 0], 1] = 0
+    W0 = ball_init(seeds, p.target, p.mask, 0.4) * mask
+    X, y, W0, target = p.X.to(dtype), p.y.to(dtype), W0.to(dtype), p.target.to(dtype)
+    eta = torch.tensor([0.5, 0.5, 60.0, 0.5], dtype=dtype)  # trial 2 diverges
+    tol = 1e-6 if dtype == torch.float64 else 1e-4
+    kw = {"eta": eta, "beta": 0.2, "max_iter": 1500, "tol": tol, "data_mode": data_mode, "partitions": 3}
+    runs = {
+        m: run_agd(X, y, mask.to(dtype), W0, target, layout=layout, method=m, **kw) for m in ("kernel", "reference")
+    }
+    kernel, ref = runs["kernel"], runs["reference"]
+    assert kernel.W.dtype == dtype and kernel.rel_error.dtype == dtype
+    assert kernel.stop() == ref.stop() and kernel.diverged[2]
+    assert data_mode == "partition" or ref.converged.sum() == 3
+    assert torch.equal(kernel.iterations, ref.iterations)
+    ok = ~ref.diverged
+    close = 1e-12 if dtype == torch.float64 else 1e-4
+    torch.testing.assert_close(kernel.W[ok], ref.W[ok], rtol=close, atol=close)
+    torch.testing.assert_close(kernel.rel_error[ok], ref.rel_error[ok], rtol=close, atol=close)
+
+
+def test_kernel_results_do_not_depend_on_threads_or_groups():
+    seeds, p = make_problems(d=40, k=4, r=8, n=250, trials=5)
+    W0 = ball_init(seeds, p.target, p.mask, 0.5)
+    kw = {"eta": 0.5, "beta": 0.2, "max_iter": 200, "tol": 0.0, "method": "kernel"}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run_agd(p.X, p.y, p.mask, W0, p.target, cache_mb=None, **kw)
+        torch.set_num_threads(2)
+        two = run_agd(p.X, p.y, p.mask, W0, p.target, cache_mb=0.05, **kw)  # groups of one trial
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one.W, two.W) and torch.equal(one.rel_error, two.rel_error)
+
+
+def test_method_is_checked(small):
+    _, p = small
+    with pytest.raises(ValueError, match="method must be"):
+        run_agd(p.X, p.y, p.mask, p.target, p.target, eta=0.5, beta=0.2, max_iter=1, method="fast")

@@ -1,7 +1,9 @@
 """Batched accelerated gradient descent (Zhang et al. 2021, Algorithm 1).
 
-Many independent trials advance as one tensor program: the weights of B trials
-are a (B, d, K) tensor and every iteration is two batched matrix products. A
+Many independent trials advance together: the weights of B trials are a
+(B, d, K) tensor, and every iteration computes their gradients in one pass over
+each trial's inputs on the CPU (:mod:`ltpipe.engines.agd_kernel`), or as two
+batched matrix products (the tensor program: on CUDA, and the reference). A
 trial stops on its own, when ||W(t+1) - W(t)||_F / ||W(t)||_F falls below
 ``tol`` (``converged``), when its iterate becomes non-finite (``diverged``),
 or at ``max_iter`` (``capped`` while its steps still shrink, ``stalled`` when
@@ -17,6 +19,8 @@ import time
 from dataclasses import dataclass
 
 import torch
+
+from ltpipe.engines.threads import kernel_threads
 
 __all__ = ["STOPS", "AGDResult", "curvature", "gradient", "loss", "run_agd"]
 
@@ -37,10 +41,26 @@ GEMV_FROM = 3000
 # d = 100, N = 1200, K r / d = 1.5 and 2.5 (Z4); 1.10x at d = 100, N = 600, K r / d = 1.25,
 # 0.99x at 1.8 (Z2)).
 GEMV_GATHER_BELOW = 1.5
+# With the one-pass kernel (ltpipe.engines.agd_kernel) the gathered layout beats the dense
+# one up to K r = KERNEL_GATHER_BELOW * d: it reads K r numbers per sample but multiplies K r,
+# where the dense layout reads d and multiplies K d (measured on a 2-core CPU, one thread,
+# groups of 12 MiB: 2.2x at d = 300, N = 3000, K = 5, K r / d = 1.07, 1.67x at 1.67, 1.16x
+# at 2.5, 0.41x at 5; 1.10x at d = 100, N = 1200, K r / d = 3.2, 0.83x at 5; 2.7x at d = 300,
+# N = 1000, K = 10, K r / d = 2.1).
+KERNEL_GATHER_BELOW = 2.0
 # why a trial stopped: a non-finite iterate; the step tolerance; max_iter while the steps still
 # shrank (more iterations would go on); max_iter with the last step no smaller than the one
 # before (the iterate is not contracting, e.g. it goes back and forth across a ReLU kink)
 STOPS = ("diverged", "converged", "capped", "stalled")
+
+
+def _use_kernel(X: torch.Tensor, method: str) -> bool:
+    """Whether the gradient runs as the one-pass kernel: ``auto`` on the CPU, or ``kernel`` (CPU only)."""
+    if method not in ("auto", "kernel", "reference"):
+        raise ValueError(f"method must be auto, kernel or reference, not {method!r}")
+    if method == "kernel" and X.device.type != "cpu":
+        raise ValueError("the AGD kernel runs on the CPU; use method='auto' on CUDA")
+    return method == "kernel" or (method == "auto" and X.device.type == "cpu")
 
 
 def loss(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -156,13 +176,19 @@ class _Layout:
     kernel reads the inputs at a quarter to a half of the speed; ``gemv`` gives
     the same bits (z from a second, (B, K, r, N) copy of the inputs; the
     gradient from X^T, a view), at twice the memory for the gathered inputs.
+
+    With ``method="kernel"`` (the CPU's default) the gradient is the one-pass
+    kernel of :mod:`ltpipe.engines.agd_kernel` instead of two products: the
+    dense layout keeps X (B, N, d); the gathered one holds row n of trial b as
+    X[n, Omega_1], ..., X[n, Omega_K] (B, N, K r), one copy.
     """
 
-    def __init__(self, X: torch.Tensor, mask: torch.Tensor, kind: str):
+    def __init__(self, X: torch.Tensor, mask: torch.Tensor, kind: str, method: str = "reference"):
         b, n, d = X.shape
         k = mask.shape[-1]
         r = int(mask.sum(dim=1).max())
-        kind = self.resolve(X, mask, kind)
+        self.kernel = _use_kernel(X, method)
+        kind = self.resolve(X, mask, kind, method)
         if kind not in ("dense", "gathered"):
             raise ValueError(f"layout must be 'auto', 'dense' or 'gathered', not {kind!r}")
         self.kind = kind
@@ -171,7 +197,13 @@ class _Layout:
         self.X = X
         self.XT = None  # (B, K, r, N): the gathered inputs again, for z by gemv
         self._views: dict = {}
-        if kind == "gathered":
+        if kind == "gathered" and self.kernel:
+            order = torch.argsort(mask, dim=1, descending=True, stable=True)
+            self.index = order[:, :r, :].transpose(1, 2)  # (B, K, r)
+            self.X = X.gather(2, self.index.reshape(b, 1, k * r).expand(b, n, k * r))  # (B, N, K r)
+        elif self.kernel:
+            self.X = X.contiguous()
+        elif kind == "gathered":
             order = torch.argsort(mask, dim=1, descending=True, stable=True)
             self.index = order[:, :r, :].transpose(1, 2)  # (B, K, r): support first, then masked padding
             cols = self.index.unsqueeze(2).expand(b, k, n, r)
@@ -180,29 +212,38 @@ class _Layout:
                 self.XT = self.X.transpose(2, 3).contiguous()
 
     @staticmethod
-    def gemv(X: torch.Tensor, mask: torch.Tensor) -> bool:
-        """Whether the gathered layout's products run as matrix-vector products (on the CPU, from N r >= GEMV_FROM)."""
+    def gemv(X: torch.Tensor, mask: torch.Tensor, method: str = "reference") -> bool:
+        """Whether the gathered layout's products run as matrix-vector products (the tensor program on the CPU,
+        from N r >= GEMV_FROM)."""
+        if _use_kernel(X, method):
+            return False
         return X.device.type == "cpu" and X.shape[1] * int(mask.sum(dim=1).max()) >= GEMV_FROM
 
     @staticmethod
-    def resolve(X: torch.Tensor, mask: torch.Tensor, kind: str) -> str:
+    def resolve(X: torch.Tensor, mask: torch.Tensor, kind: str, method: str = "reference") -> str:
         """The layout ``auto`` stands for: gathered while K r is below GATHER_BELOW d (GEMV_GATHER_BELOW d where
-        its products run as matrix-vector products), dense above; other kinds as given."""
+        its products run as matrix-vector products, KERNEL_GATHER_BELOW d with the one-pass kernel), dense above;
+        other kinds as given."""
         if kind != "auto":
             return kind
         k, d, r = mask.shape[-1], X.shape[2], int(mask.sum(dim=1).max())
-        below = GEMV_GATHER_BELOW if _Layout.gemv(X, mask) else GATHER_BELOW
+        if _use_kernel(X, method):
+            below = KERNEL_GATHER_BELOW
+        else:
+            below = GEMV_GATHER_BELOW if _Layout.gemv(X, mask) else GATHER_BELOW
         return "gathered" if k * r <= below * d else "dense"
 
     @staticmethod
-    def bytes_per_trial(X: torch.Tensor, mask: torch.Tensor, kind: str, *, held: bool = False) -> int:
-        """Memory of one trial's inputs in the layout ``kind`` resolves to: what one product reads
+    def bytes_per_trial(
+        X: torch.Tensor, mask: torch.Tensor, kind: str, *, held: bool = False, method: str = "reference"
+    ) -> int:
+        """Memory of one trial's inputs in the layout ``kind`` resolves to: what one pass over them reads
         (``held``: what the engine holds, both copies of the gathered inputs where it keeps two)."""
         _, n, d = X.shape
         k = mask.shape[-1]
         r = int(mask.sum(dim=1).max())
-        gathered = _Layout.resolve(X, mask, kind) == "gathered"
-        copies = 2 if held and gathered and _Layout.gemv(X, mask) else 1
+        gathered = _Layout.resolve(X, mask, kind, method) == "gathered"
+        copies = 2 if held and gathered and _Layout.gemv(X, mask, method) else 1
         return copies * n * (k * r if gathered else d) * X.element_size()
 
     def compact(self, W: torch.Tensor) -> torch.Tensor:
@@ -235,6 +276,15 @@ class _Layout:
     def gradient(self, y: torch.Tensor, W: torch.Tensor, mask: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
         """grad f on samples lo:hi in this layout: the transpose of :func:`gradient`."""
         b, k = W.shape[0], W.shape[1]
+        if self.kernel:
+            from ltpipe.engines.agd_kernel import gradient_kernel
+
+            grad = torch.empty_like(W)
+            seg = 0 if self.index is None else W.shape[2]
+            y, W = y.contiguous(), W.contiguous()
+            with kernel_threads():
+                gradient_kernel(self.X.numpy(), y.numpy(), W.numpy(), lo, hi, seg, grad.numpy())
+            return grad * mask
         if self.XT is not None:
             zs, gs = self._gemv_views(lo, hi)
             z = torch.stack([torch.mv(a, w) for a, w in zip(zs, W.flatten(0, 1), strict=True)]).view(b, k, hi - lo)
@@ -277,6 +327,7 @@ def run_agd(
     log_every: int = 1000,
     layout: str = "auto",
     cache_mb: float | None = 12.0,
+    method: str = "auto",
 ) -> AGDResult:
     """Run Algorithm 1 on B trials at once: W(t+1) = W(t) - eta grad f(W(t)) + beta (W(t) - W(t-1)).
 
@@ -289,7 +340,12 @@ def run_agd(
     whose inputs fit in ``cache_mb`` (a group then stays in the processor's
     cache across iterations, which is worth more there than a wider batch);
     ``None`` runs the whole batch at once. Neither changes the results.
+    ``method``: ``auto`` (on the CPU the one-pass gradient kernel of
+    :mod:`ltpipe.engines.agd_kernel`, on CUDA the tensor program), ``kernel``
+    or ``reference`` (the tensor program, also on the CPU). The two agree to
+    rounding (the kernel's sums are ordered differently).
     """
+    _use_kernel(X, method)  # checks method
     if data_mode not in ("full", "partition"):
         raise ValueError(f"data_mode must be 'full' or 'partition', not {data_mode!r}")
     b_total, n, _ = X.shape
@@ -299,7 +355,8 @@ def run_agd(
     beta_t = torch.as_tensor(beta, dtype=X.dtype).to(X.device).expand(b_total)
     group = b_total
     if cache_mb is not None and X.device.type == "cpu":
-        group = max(1, int(cache_mb * 2**20 // _Layout.bytes_per_trial(X, mask, layout, held=True)))
+        held = _Layout.bytes_per_trial(X, mask, layout, held=True, method=method)
+        group = max(1, int(cache_mb * 2**20 // held))
     parts = []
     for lo in range(0, b_total, group):
         sl = slice(lo, min(lo + group, b_total))
@@ -308,6 +365,7 @@ def run_agd(
                 X[sl], y[sl], mask[sl], W0[sl], target[sl], eta_t[sl], beta_t[sl],
                 max_iter=max_iter, tol=tol, success_tol=success_tol, data_mode=data_mode,
                 partitions=partitions, record_every=record_every, log_every=log_every, layout=layout,
+                method=method,
             )
         )  # fmt: skip
         if log_every and len(parts) > 1:
@@ -344,13 +402,14 @@ def _run_group(
     record_every: int,
     log_every: int,
     layout: str,
+    method: str,
 ) -> AGDResult:
     """:func:`run_agd` on one group of trials, all held at once."""
     b_total, n, _ = X.shape
     block = n // partitions if data_mode == "partition" else n
     device = X.device
 
-    lay = _Layout(X, mask, layout)
+    lay = _Layout(X, mask, layout, method)
     full_index = lay.index
     Ma = lay.compact(mask)
     W = lay.compact(W0) * Ma

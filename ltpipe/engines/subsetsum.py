@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ltpipe.engines.threads import kernel_threads
+
 __all__ = ["brute_force", "solve", "solve_milp", "solve_sparsest", "subset_sums"]
 
 
@@ -97,7 +99,8 @@ def solve(
         an, wn = a.contiguous().numpy(), w.contiguous().numpy()
         err = np.empty(b, dtype=an.dtype)
         mask = np.empty((b, n), dtype=np.uint8)
-        solve_kernel(an, wn, err, mask)
+        with kernel_threads():
+            solve_kernel(an, wn, err, mask)
         return torch.from_numpy(err), torch.from_numpy(mask).bool()
     n1 = n // 2
     n2 = n - n1
@@ -199,7 +202,8 @@ def solve_sparsest(
         err = np.empty(b, dtype=an.dtype)
         mask = np.empty((b, n), dtype=np.uint8)
         ok = np.empty(b, dtype=np.uint8)
-        sparsest_kernel(an, wn, an.dtype.type(eps), err, mask, ok)
+        with kernel_threads():
+            sparsest_kernel(an, wn, an.dtype.type(eps), err, mask, ok)
         return torch.from_numpy(err), torch.from_numpy(mask).bool(), torch.from_numpy(ok).bool()
     n1 = n // 2
     n2 = n - n1

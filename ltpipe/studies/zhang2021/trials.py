@@ -188,7 +188,8 @@ def run_trials(
     trial_parts, curve_parts = [], []
     jobs = []
     for n_samples, group in specs.groupby("n_samples", sort=True):
-        # the inputs, and at most the gathered layout's two copies (K r <= GEMV_GATHER_BELOW d numbers a sample each)
+        # the inputs, and at most the gathered layout's two copies (K r <= GEMV_GATHER_BELOW d numbers a sample each,
+        # in the tensor program; the CPU kernel's one copy, K r <= KERNEL_GATHER_BELOW d, holds less)
         per_trial = (1 + 2 * GEMV_GATHER_BELOW) * n_samples * int(cfg["d"]) * itemsize
         size = max(1, int(max_batch_mb * 2**20 // per_trial))
         jobs += [(int(n_samples), group.iloc[sl]) for sl in _chunks(len(group), size)]
