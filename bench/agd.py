@@ -44,7 +44,8 @@ import torch
 
 from ltpipe.data.grid import trial_specs
 from ltpipe.data.teacher import ball_init, build_problems, teacher_table
-from ltpipe.engines.agd import _Layout, run_agd
+from ltpipe.engines.agd import run_agd
+from ltpipe.engines.agd_layout import Layout
 
 CACHE_MB = 12.0  # run_agd's default cache_mb: the inputs of one group of trials
 
@@ -198,9 +199,9 @@ def roofline(args) -> None:
                     t0 = time.perf_counter()
                     run_agd(p.X, p.y, p.mask, W0, p.target, max_iter=args.iterations, **kw)
                     best = min(best, time.perf_counter() - t0)
-                per_trial = _Layout.bytes_per_trial(p.X, p.mask, "auto", method=method)  # one read of the inputs
+                per_trial = Layout.bytes_per_trial(p.X, p.mask, "auto", method=method)  # one read of the inputs
                 m = int(p.mask.sum(dim=1).max())  # the widest support: what the gathered layout holds per neuron
-                gathered = _Layout.resolve(p.X, p.mask, "auto", method) == "gathered"
+                gathered = Layout.resolve(p.X, p.mask, "auto", method) == "gathered"
                 width = args.k * m if gathered else args.k * args.d  # multiply-adds per sample and product
                 work = p.batch * args.iterations
                 seconds += best

@@ -20,47 +20,16 @@ from dataclasses import dataclass
 
 import torch
 
-from ltpipe.engines.threads import kernel_threads
+from ltpipe.engines.agd_layout import Layout, use_kernel
 
 __all__ = ["STOPS", "AGDResult", "curvature", "gradient", "loss", "run_agd"]
 
 log = logging.getLogger(__name__)
 
-# The gathered layout is used when K r <= GATHER_BELOW * d (measured on a 2-core
-# CPU with bench/agd.py: faster below about 0.6, slower above).
-GATHER_BELOW = 0.6
-# On the CPU, the gathered layout's products are one matrix-vector product per (trial,
-# neuron) when each neuron's inputs hold at least this many numbers (N r); below, the
-# loop's per-call cost outweighs what the BLAS matrix-vector kernel gains over the batched
-# matrix product (measured on a 2-core CPU, one thread: break-even near N r = 2500,
-# 2-3.5x faster from N r = 10^4).
-GEMV_FROM = 3000
-# With those products the gathered layout beats the dense one up to K r = GEMV_GATHER_BELOW * d,
-# though it then reads more numbers per sample (measured on a 2-core CPU, one thread, 300
-# iterations: 3.3x at d = 300, N = 1000, K r / d = 0.83 and 1.2 (Z5); 1.9x and 1.26x at
-# d = 100, N = 1200, K r / d = 1.5 and 2.5 (Z4); 1.10x at d = 100, N = 600, K r / d = 1.25,
-# 0.99x at 1.8 (Z2)).
-GEMV_GATHER_BELOW = 1.5
-# With the one-pass kernel (ltpipe.engines.agd_kernel) the gathered layout beats the dense
-# one up to K r = KERNEL_GATHER_BELOW * d: it reads K r numbers per sample but multiplies K r,
-# where the dense layout reads d and multiplies K d (measured on a 2-core CPU, one thread,
-# groups of 12 MiB: 2.2x at d = 300, N = 3000, K = 5, K r / d = 1.07, 1.67x at 1.67, 1.16x
-# at 2.5, 0.41x at 5; 1.10x at d = 100, N = 1200, K r / d = 3.2, 0.83x at 5; 2.7x at d = 300,
-# N = 1000, K = 10, K r / d = 2.1).
-KERNEL_GATHER_BELOW = 2.0
 # why a trial stopped: a non-finite iterate; the step tolerance; max_iter while the steps still
 # shrank (more iterations would go on); max_iter with the last step no smaller than the one
 # before (the iterate is not contracting, e.g. it goes back and forth across a ReLU kink)
 STOPS = ("diverged", "converged", "capped", "stalled")
-
-
-def _use_kernel(X: torch.Tensor, method: str) -> bool:
-    """Whether the gradient runs as the one-pass kernel: ``auto`` on the CPU, or ``kernel`` (CPU only)."""
-    if method not in ("auto", "kernel", "reference"):
-        raise ValueError(f"method must be auto, kernel or reference, not {method!r}")
-    if method == "kernel" and X.device.type != "cpu":
-        raise ValueError("the AGD kernel runs on the CPU; use method='auto' on CUDA")
-    return method == "kernel" or (method == "auto" and X.device.type == "cpu")
 
 
 def loss(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -159,156 +128,6 @@ class AGDResult:
         ]
 
 
-class _Layout:
-    """How the weights and inputs of a batch are held inside the engine.
-
-    Weights are (B, K, m) and every product is a batched (K x m)(m x N) or
-    (K x N)(N x m) matrix product, the orientation the CPU BLAS runs fastest.
-    ``dense``: m = d, inputs X (B, N, d); each iteration reads X twice.
-    ``gathered``: m = r, only the support is kept: each neuron's inputs
-    X[:, Omega_j] as (B, K, N, r), with r the largest support (shorter supports
-    padded by masked entries). Reading K r instead of d numbers per sample is
-    several times faster when K r is well below d. Both compute the same
-    iterates.
-
-    On the CPU the gathered products are B K matrix-vector products (``gemv``)
-    rather than one batched matrix product with a single column, whose BLAS
-    kernel reads the inputs at a quarter to a half of the speed; ``gemv`` gives
-    the same bits (z from a second, (B, K, r, N) copy of the inputs; the
-    gradient from X^T, a view), at twice the memory for the gathered inputs.
-
-    With ``method="kernel"`` (the CPU's default) the gradient is the one-pass
-    kernel of :mod:`ltpipe.engines.agd_kernel` instead of two products: the
-    dense layout keeps X (B, N, d); the gathered one holds row n of trial b as
-    X[n, Omega_1], ..., X[n, Omega_K] (B, N, K r), one copy.
-    """
-
-    def __init__(self, X: torch.Tensor, mask: torch.Tensor, kind: str, method: str = "reference"):
-        b, n, d = X.shape
-        k = mask.shape[-1]
-        r = int(mask.sum(dim=1).max())
-        self.kernel = _use_kernel(X, method)
-        kind = self.resolve(X, mask, kind, method)
-        if kind not in ("dense", "gathered"):
-            raise ValueError(f"layout must be 'auto', 'dense' or 'gathered', not {kind!r}")
-        self.kind = kind
-        self.d = d
-        self.index = None
-        self.X = X
-        self.XT = None  # (B, K, r, N): the gathered inputs again, for z by gemv
-        self._views: dict = {}
-        if kind == "gathered" and self.kernel:
-            order = torch.argsort(mask, dim=1, descending=True, stable=True)
-            self.index = order[:, :r, :].transpose(1, 2)  # (B, K, r)
-            self.X = X.gather(2, self.index.reshape(b, 1, k * r).expand(b, n, k * r))  # (B, N, K r)
-        elif self.kernel:
-            self.X = X.contiguous()
-        elif kind == "gathered":
-            order = torch.argsort(mask, dim=1, descending=True, stable=True)
-            self.index = order[:, :r, :].transpose(1, 2)  # (B, K, r): support first, then masked padding
-            cols = self.index.unsqueeze(2).expand(b, k, n, r)
-            self.X = X.unsqueeze(1).expand(b, k, n, d).gather(3, cols)
-            if self.gemv(X, mask):
-                self.XT = self.X.transpose(2, 3).contiguous()
-
-    @staticmethod
-    def gemv(X: torch.Tensor, mask: torch.Tensor, method: str = "reference") -> bool:
-        """Whether the gathered layout's products run as matrix-vector products (the tensor program on the CPU,
-        from N r >= GEMV_FROM)."""
-        if _use_kernel(X, method):
-            return False
-        return X.device.type == "cpu" and X.shape[1] * int(mask.sum(dim=1).max()) >= GEMV_FROM
-
-    @staticmethod
-    def resolve(X: torch.Tensor, mask: torch.Tensor, kind: str, method: str = "reference") -> str:
-        """The layout ``auto`` stands for: gathered while K r is below GATHER_BELOW d (GEMV_GATHER_BELOW d where
-        its products run as matrix-vector products, KERNEL_GATHER_BELOW d with the one-pass kernel), dense above;
-        other kinds as given."""
-        if kind != "auto":
-            return kind
-        k, d, r = mask.shape[-1], X.shape[2], int(mask.sum(dim=1).max())
-        if _use_kernel(X, method):
-            below = KERNEL_GATHER_BELOW
-        else:
-            below = GEMV_GATHER_BELOW if _Layout.gemv(X, mask) else GATHER_BELOW
-        return "gathered" if k * r <= below * d else "dense"
-
-    @staticmethod
-    def bytes_per_trial(
-        X: torch.Tensor, mask: torch.Tensor, kind: str, *, held: bool = False, method: str = "reference"
-    ) -> int:
-        """Memory of one trial's inputs in the layout ``kind`` resolves to: what one pass over them reads
-        (``held``: what the engine holds, both copies of the gathered inputs where it keeps two)."""
-        _, n, d = X.shape
-        k = mask.shape[-1]
-        r = int(mask.sum(dim=1).max())
-        gathered = _Layout.resolve(X, mask, kind, method) == "gathered"
-        copies = 2 if held and gathered and _Layout.gemv(X, mask, method) else 1
-        return copies * n * (k * r if gathered else d) * X.element_size()
-
-    def compact(self, W: torch.Tensor) -> torch.Tensor:
-        """(B, d, K) -> this layout's (B, K, m)."""
-        Wt = W.transpose(1, 2)
-        return (Wt if self.index is None else Wt.gather(2, self.index)).contiguous()
-
-    def expand(self, W: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
-        """This layout's (B, K, m) -> dense (B, d, K)."""
-        if index is not None:
-            W = torch.zeros(W.shape[0], W.shape[1], self.d, dtype=W.dtype, device=W.device).scatter(2, index, W)
-        return W.transpose(1, 2).contiguous()
-
-    def select(self, keep: torch.Tensor) -> None:
-        self.X = self.X[keep]
-        if self.index is not None:
-            self.index = self.index[keep]
-        if self.XT is not None:
-            self.XT = self.XT[keep]
-        self._views = {}
-
-    def _gemv_views(self, lo: int, hi: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per (trial, neuron): the (n, r) and (r, n) matrices of samples lo:hi that z and the gradient multiply."""
-        if (lo, hi) not in self._views:
-            zs = self.XT[..., lo:hi].flatten(0, 1).transpose(1, 2).unbind(0)  # (n, r), column-major
-            gs = self.X[:, :, lo:hi].flatten(0, 1).transpose(1, 2).unbind(0)  # (r, n), column-major
-            self._views = {(lo, hi): (zs, gs)}
-        return self._views[(lo, hi)]
-
-    def gradient(self, y: torch.Tensor, W: torch.Tensor, mask: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-        """grad f on samples lo:hi in this layout: the transpose of :func:`gradient`."""
-        b, k = W.shape[0], W.shape[1]
-        if self.kernel:
-            from ltpipe.engines.agd_kernel import gradient_kernel
-
-            grad = torch.empty_like(W)
-            seg = 0 if self.index is None else W.shape[2]
-            y, W = y.contiguous(), W.contiguous()
-            with kernel_threads():
-                gradient_kernel(self.X.numpy(), y.numpy(), W.numpy(), lo, hi, seg, grad.numpy())
-            return grad * mask
-        if self.XT is not None:
-            zs, gs = self._gemv_views(lo, hi)
-            z = torch.stack([torch.mv(a, w) for a, w in zip(zs, W.flatten(0, 1), strict=True)]).view(b, k, hi - lo)
-        elif self.index is None:
-            X = self.X[:, lo:hi]
-            z = torch.bmm(W, X.transpose(1, 2))  # (B, K, n)
-        else:
-            X = self.X[:, :, lo:hi]
-            z = torch.matmul(X, W.unsqueeze(-1)).squeeze(-1)  # (B, K, n)
-        n = z.shape[-1]
-        res = torch.relu(z).mean(1) - y[:, lo:hi]
-        inner = (z > 0).to(z.dtype) * (res / (n * k)).unsqueeze(1)
-        if self.XT is not None:
-            # each output its own (aligned) vector: gemv into a strided slice can round otherwise
-            grad = torch.stack([torch.mv(a, v) for a, v in zip(gs, inner.flatten(0, 1), strict=True)]).view(W.shape)
-        elif self.index is None:
-            grad = torch.bmm(inner, X)
-        else:
-            # X^T m rather than m^T X: slower, but the BLAS then gives each trial
-            # the same bits whatever the batch size (m^T X does not).
-            grad = torch.matmul(X.transpose(-1, -2), inner.unsqueeze(-1)).squeeze(-1)
-        return grad * mask
-
-
 def run_agd(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -336,7 +155,7 @@ def run_agd(
     with ``"partition"`` the N samples are split into ``partitions`` disjoint
     consecutive blocks of N // partitions and iteration t uses block t mod T
     (Algorithm 1, line 2, cycled when max_iter > T). ``layout`` picks how the
-    batch is held (see :class:`_Layout`). On the CPU the trials run in groups
+    batch is held (see :class:`Layout`). On the CPU the trials run in groups
     whose inputs fit in ``cache_mb`` (a group then stays in the processor's
     cache across iterations, which is worth more there than a wider batch);
     ``None`` runs the whole batch at once. Neither changes the results.
@@ -345,7 +164,7 @@ def run_agd(
     or ``reference`` (the tensor program, also on the CPU). The two agree to
     rounding (the kernel's sums are ordered differently).
     """
-    _use_kernel(X, method)  # checks method
+    use_kernel(X, method)  # checks method
     if data_mode not in ("full", "partition"):
         raise ValueError(f"data_mode must be 'full' or 'partition', not {data_mode!r}")
     b_total, n, _ = X.shape
@@ -355,7 +174,7 @@ def run_agd(
     beta_t = torch.as_tensor(beta, dtype=X.dtype).to(X.device).expand(b_total)
     group = b_total
     if cache_mb is not None and X.device.type == "cpu":
-        held = _Layout.bytes_per_trial(X, mask, layout, held=True, method=method)
+        held = Layout.bytes_per_trial(X, mask, layout, held=True, method=method)
         group = max(1, int(cache_mb * 2**20 // held))
     parts = []
     for lo in range(0, b_total, group):
@@ -409,7 +228,7 @@ def _run_group(
     block = n // partitions if data_mode == "partition" else n
     device = X.device
 
-    lay = _Layout(X, mask, layout, method)
+    lay = Layout(X, mask, layout, method)
     full_index = lay.index
     Ma = lay.compact(mask)
     W = lay.compact(W0) * Ma

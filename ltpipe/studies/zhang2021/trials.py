@@ -64,7 +64,8 @@ import torch
 from ltpipe.config import job_parser, resolve_dtype, start_job
 from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
 from ltpipe.data.teacher import ball_init, build_problems
-from ltpipe.engines.agd import GEMV_GATHER_BELOW, curvature, run_agd
+from ltpipe.engines.agd import curvature, run_agd
+from ltpipe.engines.agd_layout import GEMV_GATHER_BELOW
 from ltpipe.engines.tensor_init import population_moments, tensor_init
 from ltpipe.tables import read_table, write_table
 
