@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ltpipe.engines.agd_layout import Layout, use_kernel
+from ltpipe.engines.agd_layout import Layout
+from ltpipe.engines.compiled import use_kernel
 
 __all__ = ["STOPS", "AGDResult", "curvature", "gradient", "loss", "run_agd"]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from ltpipe.engines.threads import kernel_threads
+from ltpipe.engines.compiled import kernel_threads, use_kernel
 
-__all__ = ["GATHER_BELOW", "GEMV_FROM", "GEMV_GATHER_BELOW", "KERNEL_GATHER_BELOW", "Layout", "use_kernel"]
+__all__ = ["GATHER_BELOW", "GEMV_FROM", "GEMV_GATHER_BELOW", "KERNEL_GATHER_BELOW", "Layout"]
 
 # The gathered layout is used when K r <= GATHER_BELOW * d (measured on a 2-core
 # CPU with bench/agd.py: faster below about 0.6, slower above).
@@ -40,15 +40,6 @@ GEMV_GATHER_BELOW = 1.5
 # at 2.5, 0.41x at 5; 1.10x at d = 100, N = 1200, K r / d = 3.2, 0.83x at 5; 2.7x at d = 300,
 # N = 1000, K = 10, K r / d = 2.1).
 KERNEL_GATHER_BELOW = 2.0
-
-
-def use_kernel(X: torch.Tensor, method: str) -> bool:
-    """Whether the gradient runs as the one-pass kernel: ``auto`` on the CPU, or ``kernel`` (CPU only)."""
-    if method not in ("auto", "kernel", "reference"):
-        raise ValueError(f"method must be auto, kernel or reference, not {method!r}")
-    if method == "kernel" and X.device.type != "cpu":
-        raise ValueError("the AGD kernel runs on the CPU; use method='auto' on CUDA")
-    return method == "kernel" or (method == "auto" and X.device.type == "cpu")
 
 
 class Layout:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ltpipe.engines.threads import kernel_threads
+from ltpipe.engines.compiled import kernel_threads, use_kernel
 
 __all__ = ["brute_force", "solve", "solve_milp", "solve_sparsest", "subset_sums"]
 
@@ -62,14 +62,6 @@ def _instances(a, w, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Te
     return a, w
 
 
-def _use_kernel(a: torch.Tensor, method: str) -> bool:
-    if method not in ("auto", "kernel", "reference"):
-        raise ValueError(f"method must be auto, kernel or reference, not {method!r}")
-    if method == "kernel" and a.device.type != "cpu":
-        raise ValueError("the compiled kernels run on the CPU; use method='auto' on CUDA")
-    return method == "kernel" or (method == "auto" and a.device.type == "cpu")
-
-
 def solve(
     a,
     w,
@@ -93,7 +85,7 @@ def solve(
     b, n = a.shape
     if n == 0:
         return w.abs().cpu(), torch.zeros((b, 0), dtype=torch.bool)
-    if _use_kernel(a, method):
+    if use_kernel(a, method):
         from ltpipe.engines.subsetsum_kernel import solve_kernel
 
         an, wn = a.contiguous().numpy(), w.contiguous().numpy()
@@ -195,7 +187,7 @@ def solve_sparsest(
     if n == 0:
         err = w.abs().cpu()
         return err, torch.zeros((b, 0), dtype=torch.bool), err <= eps
-    if _use_kernel(a, method):
+    if use_kernel(a, method):
         from ltpipe.engines.subsetsum_kernel import sparsest_kernel
 
         an, wn = a.contiguous().numpy(), w.contiguous().numpy()

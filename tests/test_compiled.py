@@ -1,4 +1,4 @@
-"""The compiled kernels run on the job's thread count and leave torch's as it was."""
+"""What the compiled kernels share: the thread count (the job's, leaving torch's as it was)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from conftest import make_problems
 
 from ltpipe.data.teacher import ball_init
 from ltpipe.engines.agd import run_agd
+from ltpipe.engines.compiled import kernel_threads
 from ltpipe.engines.subsetsum import solve, solve_sparsest
-from ltpipe.engines.threads import kernel_threads
 
 
 def test_kernels_keep_torch_s_thread_count():

@@ -1,4 +1,10 @@
-"""The compiled (numba) kernels run on the job's thread count, torch's, and leave torch's as it was."""
+"""What the compiled (numba) kernels share: who runs (the kernel or the tensor program), and on how many threads.
+
+The AGD gradient (:mod:`ltpipe.engines.agd_kernel`) and the exact subset sums
+(:mod:`ltpipe.engines.subsetsum_kernel`) each have a compiled CPU kernel and a
+torch tensor program that runs on CUDA and is the reference the kernels are
+tested against; ``method`` chooses between them the same way in both.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,19 @@ from contextlib import contextmanager
 import numba
 import torch
 
-__all__ = ["kernel_threads"]
+__all__ = ["kernel_threads", "use_kernel"]
 
 _set = threading.local()  # the count this Python thread last gave numba (numba's count is per thread)
+
+
+def use_kernel(x: torch.Tensor, method: str) -> bool:
+    """Whether the compiled kernel runs: ``auto`` on the CPU (the tensor program on CUDA), ``kernel`` (CPU only),
+    never for ``reference`` (the tensor program, also on the CPU)."""
+    if method not in ("auto", "kernel", "reference"):
+        raise ValueError(f"method must be auto, kernel or reference, not {method!r}")
+    if method == "kernel" and x.device.type != "cpu":
+        raise ValueError("the compiled kernels run on the CPU; use method='auto' on CUDA")
+    return method == "kernel" or (method == "auto" and x.device.type == "cpu")
 
 
 @contextmanager
