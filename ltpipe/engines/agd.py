@@ -175,8 +175,7 @@ def run_agd(
     beta_t = torch.as_tensor(beta, dtype=X.dtype).to(X.device).expand(b_total)
     group = b_total
     if cache_mb is not None and X.device.type == "cpu":
-        held = Layout.bytes_per_trial(X, mask, layout, held=True, method=method)
-        group = max(1, int(cache_mb * 2**20 // held))
+        group = max(1, int(cache_mb * 2**20 // Layout.bytes_per_trial(X, mask, layout, method)))
     parts = []
     for lo in range(0, b_total, group):
         sl = slice(lo, min(lo + group, b_total))

@@ -16,23 +16,11 @@ import torch
 
 from ltpipe.engines.compiled import kernel_threads, use_kernel
 
-__all__ = ["GATHER_BELOW", "GEMV_FROM", "GEMV_GATHER_BELOW", "KERNEL_GATHER_BELOW", "Layout"]
+__all__ = ["GATHER_BELOW", "KERNEL_GATHER_BELOW", "Layout"]
 
-# The gathered layout is used when K r <= GATHER_BELOW * d (measured on a 2-core
-# CPU with bench/agd.py: faster below about 0.6, slower above).
+# The tensor program takes the gathered layout when K r <= GATHER_BELOW * d (measured on a
+# 2-core CPU with bench/agd.py: faster below about 0.6, slower above).
 GATHER_BELOW = 0.6
-# On the CPU, the gathered layout's products are one matrix-vector product per (trial,
-# neuron) when each neuron's inputs hold at least this many numbers (N r); below, the
-# loop's per-call cost outweighs what the BLAS matrix-vector kernel gains over the batched
-# matrix product (measured on a 2-core CPU, one thread: break-even near N r = 2500,
-# 2-3.5x faster from N r = 10^4).
-GEMV_FROM = 3000
-# With those products the gathered layout beats the dense one up to K r = GEMV_GATHER_BELOW * d,
-# though it then reads more numbers per sample (measured on a 2-core CPU, one thread, 300
-# iterations: 3.3x at d = 300, N = 1000, K r / d = 0.83 and 1.2 (Z5); 1.9x and 1.26x at
-# d = 100, N = 1200, K r / d = 1.5 and 2.5 (Z4); 1.10x at d = 100, N = 600, K r / d = 1.25,
-# 0.99x at 1.8 (Z2)).
-GEMV_GATHER_BELOW = 1.5
 # With the one-pass kernel (ltpipe.engines.agd_kernel) the gathered layout beats the dense
 # one up to K r = KERNEL_GATHER_BELOW * d: it reads K r numbers per sample but multiplies K r,
 # where the dense layout reads d and multiplies K d (measured on a 2-core CPU, one thread,
@@ -54,12 +42,6 @@ class Layout:
     several times faster when K r is well below d. Both compute the same
     iterates.
 
-    On the CPU the gathered products are B K matrix-vector products (``gemv``)
-    rather than one batched matrix product with a single column, whose BLAS
-    kernel reads the inputs at a quarter to a half of the speed; ``gemv`` gives
-    the same bits (z from a second, (B, K, r, N) copy of the inputs; the
-    gradient from X^T, a view), at twice the memory for the gathered inputs.
-
     With ``method="kernel"`` (the CPU's default) the gradient is the one-pass
     kernel of :mod:`ltpipe.engines.agd_kernel` instead of two products: the
     dense layout keeps X (B, N, d); the gathered one holds row n of trial b as
@@ -78,8 +60,6 @@ class Layout:
         self.d = d
         self.index = None
         self.X = X
-        self.XT = None  # (B, K, r, N): the gathered inputs again, for z by gemv
-        self._views: dict = {}
         if kind == "gathered":
             order = torch.argsort(mask, dim=1, descending=True, stable=True)
             self.index = order[:, :r, :].transpose(1, 2)  # (B, K, r): support first, then masked padding
@@ -88,45 +68,28 @@ class Layout:
             else:
                 cols = self.index.unsqueeze(2).expand(b, k, n, r)
                 self.X = X.unsqueeze(1).expand(b, k, n, d).gather(3, cols)
-                if self.gemv(X, mask):
-                    self.XT = self.X.transpose(2, 3).contiguous()
         elif self.kernel:
             self.X = X.contiguous()
 
     @staticmethod
-    def gemv(X: torch.Tensor, mask: torch.Tensor, method: str = "reference") -> bool:
-        """Whether the gathered layout's products run as matrix-vector products (the tensor program on the CPU,
-        from N r >= GEMV_FROM)."""
-        if use_kernel(X, method):
-            return False
-        return X.device.type == "cpu" and X.shape[1] * int(mask.sum(dim=1).max()) >= GEMV_FROM
-
-    @staticmethod
     def resolve(X: torch.Tensor, mask: torch.Tensor, kind: str, method: str = "reference") -> str:
-        """The layout ``auto`` stands for: gathered while K r is below GATHER_BELOW d (GEMV_GATHER_BELOW d where
-        its products run as matrix-vector products, KERNEL_GATHER_BELOW d with the one-pass kernel), dense above;
-        other kinds as given."""
+        """The layout ``auto`` stands for: gathered while K r is below KERNEL_GATHER_BELOW d with the one-pass
+        kernel, GATHER_BELOW d with the tensor program, dense above; other kinds as given."""
         if kind != "auto":
             return kind
         k, d, r = mask.shape[-1], X.shape[2], int(mask.sum(dim=1).max())
-        if use_kernel(X, method):
-            below = KERNEL_GATHER_BELOW
-        else:
-            below = GEMV_GATHER_BELOW if Layout.gemv(X, mask) else GATHER_BELOW
+        below = KERNEL_GATHER_BELOW if use_kernel(X, method) else GATHER_BELOW
         return "gathered" if k * r <= below * d else "dense"
 
     @staticmethod
-    def bytes_per_trial(
-        X: torch.Tensor, mask: torch.Tensor, kind: str, *, held: bool = False, method: str = "reference"
-    ) -> int:
-        """Memory of one trial's inputs in the layout ``kind`` resolves to: what one pass over them reads
-        (``held``: what the engine holds, both copies of the gathered inputs where it keeps two)."""
+    def bytes_per_trial(X: torch.Tensor, mask: torch.Tensor, kind: str, method: str = "reference") -> int:
+        """Memory of one trial's inputs in the layout ``kind`` resolves to: what the engine holds, and what one
+        pass over them reads."""
         _, n, d = X.shape
         k = mask.shape[-1]
         r = int(mask.sum(dim=1).max())
         gathered = Layout.resolve(X, mask, kind, method) == "gathered"
-        copies = 2 if held and gathered and Layout.gemv(X, mask, method) else 1
-        return copies * n * (k * r if gathered else d) * X.element_size()
+        return n * (k * r if gathered else d) * X.element_size()
 
     def compact(self, W: torch.Tensor) -> torch.Tensor:
         """(B, d, K) -> this layout's (B, K, m)."""
@@ -143,21 +106,10 @@ class Layout:
         self.X = self.X[keep]
         if self.index is not None:
             self.index = self.index[keep]
-        if self.XT is not None:
-            self.XT = self.XT[keep]
-        self._views = {}
-
-    def _gemv_views(self, lo: int, hi: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per (trial, neuron): the (n, r) and (r, n) matrices of samples lo:hi that z and the gradient multiply."""
-        if (lo, hi) not in self._views:
-            zs = self.XT[..., lo:hi].flatten(0, 1).transpose(1, 2).unbind(0)  # (n, r), column-major
-            gs = self.X[:, :, lo:hi].flatten(0, 1).transpose(1, 2).unbind(0)  # (r, n), column-major
-            self._views = {(lo, hi): (zs, gs)}
-        return self._views[(lo, hi)]
 
     def gradient(self, y: torch.Tensor, W: torch.Tensor, mask: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
         """grad f on samples lo:hi in this layout: the transpose of :func:`gradient`."""
-        b, k = W.shape[0], W.shape[1]
+        k = W.shape[1]
         if self.kernel:
             from ltpipe.engines.agd_kernel import gradient_kernel
 
@@ -167,10 +119,7 @@ class Layout:
             with kernel_threads():
                 gradient_kernel(self.X.numpy(), y.numpy(), W.numpy(), lo, hi, seg, grad.numpy())
             return grad * mask
-        if self.XT is not None:
-            zs, gs = self._gemv_views(lo, hi)
-            z = torch.stack([torch.mv(a, w) for a, w in zip(zs, W.flatten(0, 1), strict=True)]).view(b, k, hi - lo)
-        elif self.index is None:
+        if self.index is None:
             X = self.X[:, lo:hi]
             z = torch.bmm(W, X.transpose(1, 2))  # (B, K, n)
         else:
@@ -179,10 +128,7 @@ class Layout:
         n = z.shape[-1]
         res = torch.relu(z).mean(1) - y[:, lo:hi]
         inner = (z > 0).to(z.dtype) * (res / (n * k)).unsqueeze(1)
-        if self.XT is not None:
-            # each output its own (aligned) vector: gemv into a strided slice can round otherwise
-            grad = torch.stack([torch.mv(a, v) for a, v in zip(gs, inner.flatten(0, 1), strict=True)]).view(W.shape)
-        elif self.index is None:
+        if self.index is None:
             grad = torch.bmm(inner, X)
         else:
             # X^T m rather than m^T X: slower, but the BLAS then gives each trial

@@ -65,7 +65,7 @@ from ltpipe.config import job_parser, resolve_dtype, start_job
 from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
 from ltpipe.data.teacher import ball_init, build_problems
 from ltpipe.engines.agd import curvature, run_agd
-from ltpipe.engines.agd_layout import GEMV_GATHER_BELOW
+from ltpipe.engines.agd_layout import KERNEL_GATHER_BELOW
 from ltpipe.engines.tensor_init import population_moments, tensor_init
 from ltpipe.tables import read_table, write_table
 
@@ -189,9 +189,9 @@ def run_trials(
     trial_parts, curve_parts = [], []
     jobs = []
     for n_samples, group in specs.groupby("n_samples", sort=True):
-        # the inputs, and at most the gathered layout's two copies (K r <= GEMV_GATHER_BELOW d numbers a sample each,
-        # in the tensor program; the CPU kernel's one copy, K r <= KERNEL_GATHER_BELOW d, holds less)
-        per_trial = (1 + 2 * GEMV_GATHER_BELOW) * n_samples * int(cfg["d"]) * itemsize
+        # the inputs, and at most the gathered layout's copy (K r <= KERNEL_GATHER_BELOW d numbers a sample; the
+        # tensor program gathers only up to GATHER_BELOW d, less)
+        per_trial = (1 + KERNEL_GATHER_BELOW) * n_samples * int(cfg["d"]) * itemsize
         size = max(1, int(max_batch_mb * 2**20 // per_trial))
         jobs += [(int(n_samples), group.iloc[sl]) for sl in _chunks(len(group), size)]
     total = len(jobs)
