@@ -8,9 +8,13 @@ state; what they share is the program: the k networks' forward pass is one
 grouped convolution per convolution layer (the k networks' channels side by
 side, ``groups=k``, channels-last, which PyTorch's CPU kernels run fastest)
 and one batched matrix product per linear layer. The loss is the sum of the k
-networks' own mean losses, so each network's gradient is its own; Adam and
-SGD act element by element, so one optimiser over the stacked tensors moves
-each network exactly as its own optimiser would. The arithmetic of the
+networks' own mean losses, so each network's gradient is its own. One
+optimiser steps all k networks, fused (one pass per tensor), over each
+network's own slices of the stacked tensors (views: the update writes into
+the stack): a fused update's rounding depends on where an element falls
+in the kernel's vector blocks, so slices laid out as the network's own
+parameters are updated bit for bit as its own optimiser would update them,
+which one update over the stacked tensors is not. The arithmetic of the
 products differs from a network trained alone only in rounding (the kernels
 sum in another order), which the tests bound.
 
@@ -207,8 +211,8 @@ def train_stacked(
     every data set has n samples) with batches sliced from a permutation drawn
     from ``generators[i]`` each epoch, the same draws as ``train_epochs``
     makes with that generator. One optimiser (``cfg``'s, as ``train_epochs``)
-    holds the stacked tensors; the loss is the sum of the networks' mean
-    losses. ``on_epoch(epoch, per-network mean train loss)``.
+    holds every network's slices of the stacked tensors; the loss is the sum
+    of the networks' mean losses. ``on_epoch(epoch, per-network mean train loss)``.
     """
     k = net.k
     if len(generators) != k or rows.shape != (k,):
@@ -216,7 +220,10 @@ def train_stacked(
     n = y.shape[1]
     batch = int(cfg["batch_size"])
     epochs = int(cfg["epochs"])
-    opt = make_optimizer(net.parameters(), cfg)
+    # network i's slice of each stacked tensor, as a tensor of its own that shares the stack's memory
+    stacked = net.parameters()
+    slices = [[p.detach()[i] for i in range(k)] for p in stacked]
+    opt = make_optimizer([s for per_tensor in slices for s in per_tensor], cfg)
     sched = None
     if cfg.get("schedule", "constant") == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * -(-n // batch)))
@@ -231,9 +238,13 @@ def train_stacked(
             yb = _gather(y, rows, idx)
             # each network's mean loss as train_epochs computes it (the same rounding)
             losses = torch.stack([fn.cross_entropy(o, t) for o, t in zip(out.unbind(0), yb.unbind(0), strict=True)])
-            opt.zero_grad(set_to_none=True)
+            for p in stacked:
+                p.grad = None
             losses.sum().backward()
             net.mask_gradients()
+            for p, per_tensor in zip(stacked, slices, strict=True):
+                for i, s in enumerate(per_tensor):
+                    s.grad = p.grad[i]
             opt.step()
             if sched is not None:
                 sched.step()

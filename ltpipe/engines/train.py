@@ -53,12 +53,13 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: dict[str, Any]) -> torch
     """Adam (the IMP reference code's default) or SGD with momentum, from a config section."""
     name = cfg.get("optimizer", "adam")
     wd = float(cfg.get("weight_decay", 0.0))
-    # foreach: one multi-tensor update per step (measured 7% faster per LeNet-5 step on a CPU)
+    # fused: one pass over each parameter, its gradient and its state per step, on the CPU as on CUDA (Z7's step
+    # of six stacked LeNet-5s 13% faster than the multi-tensor foreach update, which makes a pass per operation)
     if name == "adam":
-        return torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=wd, foreach=True)
+        return torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=wd, fused=True)
     if name == "sgd":
         momentum = float(cfg.get("momentum", 0.0))
-        return torch.optim.SGD(params, lr=float(cfg["lr"]), momentum=momentum, weight_decay=wd, foreach=True)
+        return torch.optim.SGD(params, lr=float(cfg["lr"]), momentum=momentum, weight_decay=wd, fused=True)
     raise ValueError(f"optimizer must be 'adam' or 'sgd', not {name!r}")
 
 
