@@ -74,6 +74,7 @@ import torchvision.datasets as datasets
 import torchvision.transforms as transforms
 from torch import nn
 
+from ltpipe.config import keep_freed_memory
 from ltpipe.data import mnist
 from ltpipe.data.mnist_subsets import prepare_data, stratified_indices
 from ltpipe.engines.models import build
@@ -261,6 +262,7 @@ def main() -> None:
         parser.error(f"--steps {args.steps} is not a whole number of epochs of {per_epoch} steps")
     epochs = args.steps // per_epoch
     torch.set_num_threads(max(1, args.threads))
+    kept = keep_freed_memory()  # as every job runs (ltpipe.config.start_job); process-wide, so for both loops
 
     with tempfile.TemporaryDirectory(prefix="bench-imp-") as tmp:
         root = args.root
@@ -271,6 +273,7 @@ def main() -> None:
             f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__},"
             f" torchvision {torchvision.__version__}, numpy {np.__version__}"
         )
+        print(f"allocator: freed memory {'kept in the process, as in a job' if kept else 'returned (not glibc)'}")
         print(f"data: {'synthetic (random digits)' if args.root is None else root}")
 
         # the project's data dict, and the same samples for the reference's dataset

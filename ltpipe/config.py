@@ -8,10 +8,12 @@ offending key, e.g. ``zhang2021.z3.trials: -1 is less than the minimum of 1``.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "claim_gpu",
     "cuda_present",
     "job_parser",
+    "keep_freed_memory",
     "resolve_device",
     "resolve_dtype",
     "start_job",
@@ -260,12 +263,40 @@ def deterministic_cuda() -> None:
     torch.backends.cudnn.benchmark = False
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+MMAP_FROM_BYTES = 32 << 20  # the largest mmap threshold glibc accepts (64-bit); a training step's buffers are smaller
+TRIM_FROM_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Let the C allocator (glibc's malloc) keep in the process what a job frees, rather than hand it back to
+    the kernel; returns whether it could (False on another C library, where nothing changes).
+
+    A training step allocates its activations and gradients afresh and frees them at its end: up to 10 MB each
+    for Z7's stacked LeNet-5s. By default glibc serves such blocks with mmap or returns the top of its heap
+    to the kernel once more than a few MB are free there, so every step touches new pages: about 2,000
+    page faults and 3 ms of system time per step of nine stacked LeNet-5s (measured), 12% of the step.
+    Here blocks below ``MMAP_FROM_BYTES`` come from the heap and the heap is trimmed only above
+    ``TRIM_FROM_BYTES``: a job keeps its peak memory until it exits. Where memory lies never changes a
+    result (torch aligns every buffer to 64 bytes either way)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return mallopt(_M_MMAP_THRESHOLD, MMAP_FROM_BYTES) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_FROM_BYTES) == 1
+
+
 def start_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Set torch's thread count and resolve the device (on CUDA: deterministic algorithms, and on a host with
-    several GPUs the one no other job holds, ``claim_gpu``); returns (the parsed --config, device)."""
+    """Set torch's thread count, keep freed memory in the process (:func:`keep_freed_memory`) and resolve the
+    device (on CUDA: deterministic algorithms, and on a host with several GPUs the one no other job holds,
+    ``claim_gpu``); returns (the parsed --config, device)."""
     import torch
 
     torch.set_num_threads(max(1, args.threads))
+    keep_freed_memory()
     device = resolve_device(args.device, getattr(args, "gpus", 0))
     if device == "cuda":
         deterministic_cuda()
