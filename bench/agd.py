@@ -26,7 +26,14 @@ so from the second iteration on a group's inputs come from the processor's
 32 MiB L3 cache rather than from memory, and the fraction may exceed 1: the
 DRAM roofline then does not bound it. So the same triad is also timed on
 arrays of 12 MiB in all (``cache_bandwidth_gbs:``), and
-``cache_roofline_fraction_<dtype>:`` is the engine's rate over that.
+``cache_roofline_fraction_<dtype>:`` is the engine's rate over that. With its
+inputs in cache the engine can also be bound by arithmetic: 2 multiply-adds
+per number read (one for z = X W, one for the gradient), 0.5 flop per byte in
+float64 and 1 in float32, against the flops per second of a 1024 x 1024 matrix
+product (``peak_gflops_<dtype>:``, the compute ceiling). The lower of the two
+ceilings is ``attainable_gflops_<dtype>:`` and the engine's flops per second
+over it ``attainable_fraction_<dtype>:``, the roofline model's fraction for
+data in cache.
 
     python bench/agd.py                 # the recorded configuration
     python bench/agd.py --trials 4 --iterations 20 --r 9 36   # a quick look
@@ -172,6 +179,19 @@ def bandwidth(mb: float = 1024, repeats: int = 5) -> tuple[float, float]:
     return 2 * n * 8 / copy, 3 * n * 8 / triad
 
 
+def peak_flops(dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
+    """Flops per second of the BLAS's square (n x n)(n x n) product, best of ``repeats``: the compute ceiling
+    (about 90% of a core's multiply-add peak for a tuned BLAS)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    c = torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=c)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
 def roofline(args) -> None:
     """The engine's bytes and flops per second on the same workload, float64 and float32, its one-pass kernel
     (the CPU's default) and the tensor program (``method="reference"``), against the memory bandwidth (arrays of
@@ -184,6 +204,8 @@ def roofline(args) -> None:
     print(f"cache_bandwidth_gbs: {cache_triad / 1e9:.2f}")
     for dtype in (torch.float64, torch.float32):
         name = str(dtype).split(".")[1]
+        peak = peak_flops(dtype)
+        print(f"peak_gflops_{name}: {peak / 1e9:.1f}   (a 1024 x 1024 matrix product)")
         rates = {}
         for method in ("kernel", "reference"):
             moved = flops = seconds = 0.0
@@ -225,6 +247,11 @@ def roofline(args) -> None:
             )
             print(f"roofline_fraction_{suffix}: {moved / seconds / triad:.2f}")
             print(f"cache_roofline_fraction_{suffix}: {moved / seconds / cache_triad:.2f}")
+            # the roofline for inputs held in cache: the lower of the compute ceiling and the cache's bytes per
+            # second times the flops each byte brings
+            attainable = min(peak, cache_triad * flops / moved)
+            print(f"attainable_gflops_{suffix}: {attainable / 1e9:.1f}")
+            print(f"attainable_fraction_{suffix}: {flops / seconds / attainable:.2f}")
         print(f"kernel_vs_reference_{name}: {rates['kernel'] / rates['reference']:.2f}")
 
 
