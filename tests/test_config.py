@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -256,7 +257,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 20)
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory tunes glibc's allocator only")
 def test_a_job_keeps_freed_memory_so_steps_do_not_touch_new_pages():
     def faults(mode):
         out = subprocess.run([sys.executable, "-c", FREE_AND_ALLOCATE, mode], capture_output=True, text=True,

@@ -7,7 +7,8 @@ Each network keeps its own weights, masks, data, batch order and optimiser
 state; what they share is the program: the k networks' forward pass is one
 grouped convolution per convolution layer (the k networks' channels side by
 side, ``groups=k``, channels-last, which PyTorch's CPU kernels run fastest)
-and one batched matrix product per linear layer. The loss is the sum of the k
+and, per linear layer, each network's own product (the call ``nn.Linear``
+makes, so the same rounding). The loss is the sum of the k
 networks' own mean losses, so each network's gradient is its own. One
 optimiser steps all k networks, fused (one pass per tensor), over each
 network's own slices of the stacked tensors (views: the update writes into
