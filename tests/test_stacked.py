@@ -120,6 +120,24 @@ def test_evaluate_stacked_equals_evaluate_per_network(datasets):
         assert shared[1][i] == evaluate(m, datasets[0]["x_test"], datasets[0]["y_test"])[1]
 
 
+def test_evaluation_does_not_depend_on_the_chunk_size(datasets):
+    """evaluate and evaluate_stacked in chunks of the default size (256 on the CPU), of 7, and all at once: the
+    same accuracies, losses to rounding; 40 test digits, so the small chunks end in a partial one."""
+    models = nets("lenet5", 3, prune=True)
+    net = StackedNet(models)
+    x, y = datasets[0]["x_test"], datasets[0]["y_test"]
+    whole = evaluate_stacked(net, x, y, batch=3 * len(y))
+    for batch in (None, 7):
+        losses, accs = evaluate_stacked(net, x, y, batch=batch)
+        assert accs == whole[1] and losses == pytest.approx(whole[0], rel=1e-6)
+    for i, m in enumerate(models):
+        alone = [evaluate(m, x, y, batch=b) for b in (None, 7, len(y))]
+        assert len({acc for _, acc in alone}) == 1 and alone[0][1] == whole[1][i]
+        assert [loss for loss, _ in alone] == pytest.approx([alone[2][0]] * 3, rel=1e-6)
+    # and the counts are real: an untrained stack is right on about a tenth of the digits, not all or none
+    assert all(0 < a < 1 for a in whole[1])
+
+
 @pytest.mark.parametrize("opt", ["adam", "sgd"])
 def test_train_stacked_equals_train_epochs_of_each_network(datasets, opt):
     cfg = {**CFG, "epochs": 2, "optimizer": opt, "momentum": 0.9, "lr": 0.01 if opt == "sgd" else 1.2e-3}

@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as fn
 
 from ltpipe.engines.prune import prunable_layers
-from ltpipe.engines.train import make_optimizer
+from ltpipe.engines.train import eval_batch, make_optimizer
 
 __all__ = ["StackedNet", "evaluate_stacked", "train_stacked"]
 
@@ -169,13 +169,14 @@ def _gather(x: torch.Tensor, rows: torch.Tensor, idx: torch.Tensor) -> torch.Ten
 
 @torch.no_grad()
 def evaluate_stacked(
-    net: StackedNet, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None = None, batch: int = 2000
+    net: StackedNet, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None = None, batch: int | None = None
 ) -> tuple[list[float], list[float]]:
     """Per network (mean cross-entropy, accuracy) on its data: network i on (x[rows[i]], y[rows[i]]).
 
     ``x`` (T, n, ...) and ``y`` (T, n) hold T data sets (``rows`` picks one per
     network); without ``rows``, ``x`` (n, ...) and ``y`` (n,) are shared by all.
-    ``batch`` samples are evaluated at a time over all networks together.
+    ``batch`` samples are evaluated at a time over all networks together (default
+    :func:`ltpipe.engines.train.eval_batch`).
     """
     k = net.k
     if rows is None:
@@ -185,7 +186,7 @@ def evaluate_stacked(
         return [float("nan")] * k, [float("nan")] * k
     loss = torch.zeros(k, dtype=torch.float64, device=x.device)
     correct = torch.zeros(k, dtype=torch.long, device=x.device)
-    step = max(1, batch // k)
+    step = max(1, (batch or eval_batch(x)) // k)
     for lo in range(0, n, step):
         xb, yb = x[rows, lo : lo + step], y[rows, lo : lo + step]
         out = net(xb)

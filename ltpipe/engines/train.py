@@ -16,7 +16,7 @@ from torch import nn
 
 from ltpipe.seeds import derive_seed
 
-__all__ = ["evaluate", "make_optimizer", "seeded_init", "train_epochs"]
+__all__ = ["eval_batch", "evaluate", "make_optimizer", "seeded_init", "train_epochs"]
 
 
 class Masks(Protocol):
@@ -33,10 +33,21 @@ def seeded_init(build: Callable[[], nn.Module], seed: int, *key: object) -> nn.M
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of ``model`` on (x, y), in eval mode."""
+def eval_batch(x: torch.Tensor) -> int:
+    """Samples evaluated at a time (over all networks of a stack) when the caller does not say: 2,000 on CUDA;
+    256 on the CPU, where a chunk's activations then stay in the processor's cache (LeNet-5 alone on 2,000
+    digits, one thread: 70 ms in chunks of 256 or 500 against 142 ms in one; three stacked LeNet-5s 88 against
+    150 ms, nine 339 against 465). A chunk's size changes no prediction, only the speed."""
+    return 2000 if x.device.type == "cuda" else 256
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on (x, y), in eval mode, ``batch`` samples at a time
+    (default :func:`eval_batch`)."""
     if len(y) == 0:
         return float("nan"), float("nan")
+    batch = batch or eval_batch(x)
     was = model.training
     model.eval()
     loss = 0.0
