@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 # halfway with "No space left on device" (skipped when .venv already has torch; LTPIPE_SETUP_NEEDS_MB overrides)
 needs_mb="${LTPIPE_SETUP_NEEDS_MB:-7000}"
 if ! .venv/bin/python -c 'import torch' > /dev/null 2>&1; then
-    free_mb=$(($(df -Pk . | awk 'NR == 2 {print $4}') / 1024))
-    if [ "$free_mb" -lt "$needs_mb" ]; then
+    free_kb=$(df -Pk . 2> /dev/null | awk 'NR == 2 {print $4}') || free_kb=""
+    if [[ "$free_kb" =~ ^[0-9]+$ ]] && [ $((free_kb / 1024)) -lt "$needs_mb" ]; then  # (no check where df cannot tell)
         echo "setup: .venv needs about $needs_mb MB (torch with its CUDA libraries); $PWD's file system has" >&2
-        echo "  $free_mb MB free. Free some space (or set LTPIPE_SETUP_NEEDS_MB to go on anyway), then run this again" >&2
+        echo "  $((free_kb / 1024)) MB free. Free some space (or set LTPIPE_SETUP_NEEDS_MB to go on anyway), then run this again" >&2
         exit 1
     fi
 fi
