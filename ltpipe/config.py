@@ -274,8 +274,9 @@ def keep_freed_memory() -> bool:
 
     A training step allocates its activations and gradients afresh and frees them at its end: up to 10 MB each
     for Z7's stacked LeNet-5s. By default glibc serves such blocks with mmap or returns the top of its heap
-    to the kernel once more than a few MB are free there, so every step touches new pages: about 2,000
-    page faults and 3 ms of system time per step of nine stacked LeNet-5s (measured), 12% of the step.
+    to the kernel once more than a few MB are free there, so steps touch new pages: Z7's job of nine stacked
+    LeNet-5s (N = 2,000) took 3.0-4.6 million page faults and 5-8 s of system time against 0.16 million and
+    0.7 s with freed memory kept, 1.13x the wall time (``bench/allocator.py``).
     Here blocks below ``MMAP_FROM_BYTES`` come from the heap and the heap is trimmed only above
     ``TRIM_FROM_BYTES``: a job keeps its peak memory until it exits. Where memory lies never changes a
     result (torch aligns every buffer to 64 bytes either way)."""
