@@ -51,7 +51,9 @@ on random digits).
 ``ratio: <project / reference samples per second>`` is the single loop's
 figure; each figure is the median of ``--repeats`` timed runs (after a
 warm-up of a few steps each; the loops rotate in order from one repeat to
-the next).
+the next). ``ratio_k<k>_per_repeat:`` lists each repeat's own ratio (the
+stack's rate over the reference's in that repeat), the spread a shared
+machine's noise gives the median.
 
     python bench/imp.py                         # synthetic MNIST-shaped data in a temporary folder
     python bench/imp.py --stacked 1 3 6 9       # also k = 9 (Z7's N with both controls: 3 trials x 3 modes)
@@ -251,7 +253,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps per loop")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads, for both loops (default 1, as a Z7 job runs; torch's own default is"
+        " one per core, as the reference code runs when launched on its own)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stacked", type=int, nargs="*", default=[1, 3, 6], help="networks trained together (k)")
     args = parser.parse_args()
@@ -360,6 +368,10 @@ def main() -> None:
     for which in names[2:]:
         print(f"ratio_{which.removeprefix('stacked_')}: {statistics.median(rates[which]) / reference:.2f}")
     print(f"ratio: {project / reference:.2f}")
+    # each repeat's own ratio (the loops of one repeat run back to back): the spread that the machine's noise gives
+    for which in names[2:]:
+        paired = [s / r for s, r in zip(rates[which], rates["reference"], strict=True)]
+        print(f"ratio_{which.removeprefix('stacked_')}_per_repeat: " + ", ".join(f"{q:.2f}" for q in paired))
 
 
 if __name__ == "__main__":
