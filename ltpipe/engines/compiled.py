@@ -4,6 +4,11 @@ The AGD gradient (:mod:`ltpipe.engines.agd_kernel`) and the exact subset sums
 (:mod:`ltpipe.engines.subsetsum_kernel`) each have a compiled CPU kernel and a
 torch tensor program that runs on CUDA and is the reference the kernels are
 tested against; ``method`` chooses between them the same way in both.
+
+numba is imported only when a kernel runs, so the tensor programs (CUDA, and
+``method="reference"``) also run where numba is not installed, such as a GPU
+node's image with torch alone; there a CPU kernel stops with an error that
+says so.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numba
 import torch
 
 __all__ = ["kernel_threads", "use_kernel"]
@@ -20,14 +24,28 @@ __all__ = ["kernel_threads", "use_kernel"]
 _set = threading.local()  # the count this Python thread last gave numba (numba's count is per thread)
 
 
+def _numba():
+    """The numba module, or an error that says what to do without it."""
+    try:
+        import numba
+    except ImportError as e:  # a dependency of the package, but an image may hold torch alone
+        raise ImportError(
+            "ltpipe's CPU kernels need numba (pip install numba); without it, run on CUDA or with method='reference'"
+        ) from e
+    return numba
+
+
 def use_kernel(x: torch.Tensor, method: str) -> bool:
     """Whether the compiled kernel runs: ``auto`` on the CPU (the tensor program on CUDA), ``kernel`` (CPU only),
-    never for ``reference`` (the tensor program, also on the CPU)."""
+    never for ``reference`` (the tensor program, also on the CPU). Where it would run without numba, an error."""
     if method not in ("auto", "kernel", "reference"):
         raise ValueError(f"method must be auto, kernel or reference, not {method!r}")
     if method == "kernel" and x.device.type != "cpu":
         raise ValueError("the compiled kernels run on the CPU; use method='auto' on CUDA")
-    return method == "kernel" or (method == "auto" and x.device.type == "cpu")
+    kernel = method == "kernel" or (method == "auto" and x.device.type == "cpu")
+    if kernel:
+        _numba()
+    return kernel
 
 
 @contextmanager
@@ -39,6 +57,7 @@ def kernel_threads() -> Iterator[int]:
     Asking numba for its count or setting it costs about 7 us; the AGD engine enters this block every
     iteration, so numba is told only when the count it was last given changes. The count never changes a
     result, only the speed."""
+    numba = _numba()
     threads = torch.get_num_threads()
     wanted = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
     if getattr(_set, "threads", None) != wanted:
