@@ -58,6 +58,13 @@ machine's noise gives the median.
     python bench/imp.py                         # synthetic MNIST-shaped data in a temporary folder
     python bench/imp.py --stacked 1 3 6 9       # also k = 9 (Z7's N with both controls: 3 trials x 3 modes)
     python bench/imp.py --root /path/to/data    # real data, torchvision layout <root>/MNIST/raw/
+    python bench/imp.py --device cuda           # every loop on the GPU, as the workflow's CUDA jobs run
+
+With ``--device cuda`` both loops train on the GPU: the reference as its
+``main`` does there (the model on the GPU, each batch from the DataLoader
+moved to it), the project's with its data held on the GPU; CUDA runs with the
+deterministic settings of the workflow's jobs, and every timing waits for the
+GPU to finish.
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ import torchvision.datasets as datasets
 import torchvision.transforms as transforms
 from torch import nn
 
-from ltpipe.config import keep_freed_memory
+from ltpipe.config import deterministic_cuda, keep_freed_memory
 from ltpipe.data import mnist
 from ltpipe.data.mnist_subsets import prepare_data, stratified_indices
 from ltpipe.engines.models import build
@@ -87,6 +94,13 @@ from ltpipe.seeds import derive_seed
 
 ARCH = "lenet5"
 LR, WEIGHT_DECAY = 1.2e-3, 1e-4  # the reference's Adam after its first round
+DEVICE = torch.device("cpu")  # --device: where every loop trains
+
+
+def sync() -> None:
+    """Wait for the GPU's queued work, so that a timing ends when the work does."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 # --- the reference's training function (main.py), as written there, on CPU ----------------------------------
@@ -94,7 +108,9 @@ LR, WEIGHT_DECAY = 1.2e-3, 1e-4  # the reference's Adam after its first round
 
 def reference_train(model, train_loader, optimizer, criterion):
     EPS = 1e-6
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # the reference: torch.device("cuda" if torch.cuda.is_available() else "cpu"); here the bench's device, so that
+    # a CPU run on a host with a GPU stays on the CPU
+    device = DEVICE
     model.train()
     for batch_idx, (imgs, targets) in enumerate(train_loader):  # noqa: B007 (as in the reference)
         optimizer.zero_grad()
@@ -158,13 +174,13 @@ def project_model(state: dict[str, torch.Tensor]) -> tuple[nn.Module, Pruner]:
     model = build(ARCH)
     pruner = Pruner(model, rate=0.2, output_rate=0.1)
     model.load_state_dict(state)
-    return model, pruner
+    return model.to(DEVICE), pruner
 
 
 def reference_model(state: dict[str, torch.Tensor]) -> nn.Module:
     model = build(ARCH)
     model.load_state_dict({k: v for k, v in state.items() if not k.endswith("weight_mask")})
-    return model
+    return model.to(DEVICE)  # the reference's main: model = LeNet5().to(device)
 
 
 # --- the two timed runs ----------------------------------------------------------------------------------------
@@ -175,6 +191,7 @@ def run_project(state, data, cfg, seed) -> tuple[float, nn.Module]:
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     train_epochs(model, data, cfg, generator=gen, pruner=pruner)
+    sync()
     return time.perf_counter() - t0, model
 
 
@@ -186,6 +203,7 @@ def run_stacked(states, data, cfg, seeds) -> tuple[float, list[nn.Module]]:
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     t0 = time.perf_counter()
     train_stacked(net, data["x_train"][None], data["y_train"][None], rows, cfg, generators=generators)
+    sync()
     elapsed = time.perf_counter() - t0
     net.write_back(models)
     return elapsed, models
@@ -215,10 +233,12 @@ def breakdown(state, data, dataset, batch: int, steps: int) -> dict[str, float]:
     n = 0
     t0 = time.perf_counter()
     while n < steps:
-        for _ in loader:
+        for imgs, targets in loader:
+            imgs, targets = imgs.to(DEVICE), targets.to(DEVICE)  # the reference's copy to its device
             n += 1
             if n == steps:
                 break
+    sync()
     data_ms = 1000 * (time.perf_counter() - t0) / steps
     model = reference_model(state)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
@@ -231,15 +251,18 @@ def breakdown(state, data, dataset, batch: int, steps: int) -> dict[str, float]:
         t0 = time.perf_counter()
         optimizer.zero_grad()
         criterion(model(imgs), targets).backward()
+        sync()
         t1 = time.perf_counter()
         for name, p in model.named_parameters():
             if "weight" in name:
                 tensor = p.data.cpu().numpy()
                 grad_tensor = p.grad.data.cpu().numpy()
                 grad_tensor = np.where(tensor < 1e-6, 0, grad_tensor)
-                p.grad.data = torch.from_numpy(grad_tensor)
+                p.grad.data = torch.from_numpy(grad_tensor).to(DEVICE)
+        sync()
         t2 = time.perf_counter()
         optimizer.step()
+        sync()
         compute += (t1 - t0) + (time.perf_counter() - t2)
         masks += t2 - t1
     return {"compute": 1000 * compute / steps, "reference_data": data_ms, "reference_masks": 1000 * masks / steps}
@@ -261,6 +284,7 @@ def main() -> None:
         " one per core, as the reference code runs when launched on its own)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where every loop trains")
     parser.add_argument("--stacked", type=int, nargs="*", default=[1, 3, 6], help="networks trained together (k)")
     args = parser.parse_args()
     if args.samples % args.batch:
@@ -270,6 +294,12 @@ def main() -> None:
         parser.error(f"--steps {args.steps} is not a whole number of epochs of {per_epoch} steps")
     epochs = args.steps // per_epoch
     torch.set_num_threads(max(1, args.threads))
+    global DEVICE
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: no CUDA device is available here")
+        deterministic_cuda()  # as the workflow's CUDA jobs run
+    DEVICE = torch.device(args.device)
     kept = keep_freed_memory()  # as every job runs (ltpipe.config.start_job); process-wide, so for both loops
 
     with tempfile.TemporaryDirectory(prefix="bench-imp-") as tmp:
@@ -281,6 +311,8 @@ def main() -> None:
             f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__},"
             f" torchvision {torchvision.__version__}, numpy {np.__version__}"
         )
+        if DEVICE.type == "cuda":
+            print(f"device: {torch.cuda.get_device_name(DEVICE)} (CUDA {torch.version.cuda}), deterministic algorithms")
         print(f"allocator: freed memory {'kept in the process, as in a job' if kept else 'returned (not glibc)'}")
         print(f"data: {'synthetic (random digits)' if args.root is None else root}")
 
@@ -296,6 +328,7 @@ def main() -> None:
         if not torch.equal(ref_y, data["y_train"]) or diff > 1e-5:
             raise SystemExit(f"the two loops would not see the same samples (max |x diff| {diff:.1e})")
         print(f"samples: {args.samples} (the same in both loops, max |x_project - x_reference| = {diff:.1e})")
+        data = {name: t.to(DEVICE) for name, t in data.items()}
         print(f"workload: {ARCH}, batch {args.batch}, {args.steps} steps ({epochs} epoch(s) of {per_epoch})")
 
         state = pruned_state(derive_seed(args.seed, "bench", "imp", "init"))
@@ -337,7 +370,7 @@ def main() -> None:
         # both loops trained, and kept the pruned weights at zero
         for which, model in models.items():
             pruned_nonzero = sum(
-                int(((state[f"{name}_mask"] == 0) & (p.detach() != 0)).sum())
+                int(((state[f"{name}_mask"].to(p.device) == 0) & (p.detach() != 0)).sum())
                 for name, p in model.named_parameters()
                 if f"{name}_mask" in state
             )
