@@ -27,11 +27,25 @@ eps whose number of coefficients differs: must be 0) and the mean number of
 coefficients kept per weight by solve (minimum error, as in the paper) and by
 solve_sparsest: ``kept_mean_optimal: <x>``, ``kept_mean_sparsest: <x>``.
 Exits 1 when the kernel and the reference disagree beyond rounding.
+
+``--device cuda`` then times the tensor program on the GPU (the engine's path
+there, in the chunks the workflow runs) on the same instances, both problems:
+``cuda_seconds:``, ``cuda_speedup_vs_numpy:``, ``cuda_vs_kernel:`` (the
+kernel's seconds over the GPU's), ``sparsest_cuda_seconds:``,
+``sparsest_cuda_speedup:``, ``sparsest_cuda_vs_kernel:``, and its comparison
+with the reference (``cuda_subsets_differ:``, ``cuda_max_error_difference:``,
+``sparsest_cuda_counts_differ:``, ...; ``cuda_equals_reference:``, counted in
+the exit status). Where numba is not installed (a GPU node's image with torch
+alone) the kernel's and HiGHS's lines are left out and the GPU is set against
+numpy alone. ``--device cpu`` runs that part on the CPU, a check of the bench.
+
+    python bench/subsetsum.py --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import sys
@@ -50,30 +64,64 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.01)
     parser.add_argument("--sample", type=int, default=20, help="instances solved by HiGHS")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="then time the tensor program there")
     args = parser.parse_args()
-    import numba
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available here")
+    kernel = importlib.util.find_spec("numba") is not None
+    if kernel:
+        import numba
 
+        threads = f"{numba.get_num_threads()} numba threads, numba {numba.__version__}"
+    elif args.device is None:
+        parser.error("the compiled kernel needs numba; without it only the --device part runs")
+    else:
+        threads = "numba not installed: the kernel's lines are left out"
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, "
-        f"{numba.get_num_threads()} numba threads, torch {torch.__version__}, numba {numba.__version__}"
+        f"torch {torch.__version__}, {threads}"
     )
     rng = np.random.default_rng(args.seed)
     a = rng.uniform(-0.3, 0.3, size=(args.instances, args.n))
     w = rng.uniform(-0.3, 0.3, size=args.instances)
+    ref = {}  # the numpy reference's results and seconds, for the device's part
+    seconds = {}  # the kernel's
+    agree = True
+    if kernel:
+        agree = kernel_part(args, a, w, ref, seconds)
+    else:
+        solve(a[:1000], w[:1000], method="reference")  # warm-up
+        t0 = time.perf_counter()
+        ref["solve"] = solve(a, w, method="reference")
+        ref["solve_seconds"] = time.perf_counter() - t0
+        solve_sparsest(a[:1000], w[:1000], args.eps, method="reference")
+        t0 = time.perf_counter()
+        ref["sparsest"] = solve_sparsest(a, w, args.eps, method="reference")
+        ref["sparsest_seconds"] = time.perf_counter() - t0
+        print(f"numpy_seconds: {ref['solve_seconds']:.2f}")
+        print(f"sparsest_numpy_seconds: {ref['sparsest_seconds']:.2f}")
+    if args.device is not None:
+        agree = device_part(args, a, w, ref, seconds) and agree
+    if not agree:
+        sys.exit(1)
+
+
+def kernel_part(args, a, w, ref, seconds) -> bool:
+    """The compiled kernel against the numpy reference and HiGHS (the figures above); True if they agree."""
     solve(a[:1000], w[:1000], method="kernel")  # warm-up (and compilation, when not cached)
     solve(a[:1000], w[:1000], method="reference")
     t0 = time.perf_counter()
     err, mask = solve(a, w, method="kernel")
-    seconds = time.perf_counter() - t0
+    seconds_kernel = time.perf_counter() - t0
     t0 = time.perf_counter()
     err_np, mask_np = solve(a, w, method="reference")
     seconds_np = time.perf_counter() - t0
-    per_ltpipe = seconds / args.instances
+    per_ltpipe = seconds_kernel / args.instances
     within = float((err <= args.eps).float().mean())
     print(f"instances: {args.instances} x n={args.n}; max error {err.max():.3g}, within eps: {within:.4f}")
-    print(f"paper_scale_seconds: {seconds:.2f}")
+    print(f"paper_scale_seconds: {seconds_kernel:.2f}")
     print(f"numpy_seconds: {seconds_np:.2f}")
-    print(f"speedup_vs_numpy: {seconds_np / seconds:.1f}")
+    print(f"speedup_vs_numpy: {seconds_np / seconds_kernel:.1f}")
     differ = int((mask != mask_np).any(1).sum())
     diff = float((err - err_np).abs().max())
     print(f"subsets_differ: {differ} of {args.instances}")
@@ -125,8 +173,50 @@ def main() -> None:
     print(f"kept_mean_optimal: {float(kept_optimal.mean()):.3f} (total {int(kept_optimal.sum())})")
     print(f"kept_mean_sparsest: {float(kept_sparse.mean()):.3f} (total {int(kept_sparse.sum())})")
     print(f"kernel_equals_reference: {agree}")
-    if not agree:
-        sys.exit(1)
+    ref.update(solve=(err_np, mask_np), solve_seconds=seconds_np, sparsest=(err_sp_np, mask_sp_np, within_sp_np))
+    ref["sparsest_seconds"] = seconds_sparse_np
+    seconds.update(solve=seconds_kernel, sparsest=seconds_sparse)
+    return agree
+
+
+def device_part(args, a, w, ref, kernel_seconds) -> bool:
+    """The tensor program on ``args.device``, both problems, timed and compared with the numpy reference."""
+    tol = 8 * np.finfo(float).eps
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        print(f"device: {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})")
+    kw = {"device": device, "method": "reference"}  # "reference": the tensor program on the CPU too
+    solve(a[:1000], w[:1000], **kw)  # warm-up: the device's context and first-call costs
+    t0 = time.perf_counter()
+    err, mask = solve(a, w, **kw)  # the results come back to the CPU, so the timing waits for the device
+    seconds = time.perf_counter() - t0
+    err_np, mask_np = ref["solve"]
+    differ = int((mask != mask_np).any(1).sum())
+    diff = float((err - err_np).abs().max())
+    print(f"cuda_seconds: {seconds:.2f}   (the tensor program on {device})")
+    print(f"cuda_speedup_vs_numpy: {ref['solve_seconds'] / seconds:.1f}")
+    if "solve" in kernel_seconds:
+        print(f"cuda_vs_kernel: {kernel_seconds['solve'] / seconds:.2f}")
+    print(f"cuda_subsets_differ: {differ} of {args.instances}")
+    print(f"cuda_max_error_difference: {diff:.3g}")
+    solve_sparsest(a[:1000], w[:1000], args.eps, **kw)
+    t0 = time.perf_counter()
+    err_sp, mask_sp, within_sp = solve_sparsest(a, w, args.eps, **kw)
+    seconds_sparse = time.perf_counter() - t0
+    err_sp_np, mask_sp_np, within_sp_np = ref["sparsest"]
+    both = within_sp & within_sp_np
+    counts_differ = int((mask_sp.sum(1) != mask_sp_np.sum(1))[both].sum())
+    within_differ = int((within_sp != within_sp_np).sum())
+    sp_diff = float((err_sp - err_sp_np).abs().max())
+    print(f"sparsest_cuda_seconds: {seconds_sparse:.2f}")
+    print(f"sparsest_cuda_speedup: {ref['sparsest_seconds'] / seconds_sparse:.1f}")
+    if "sparsest" in kernel_seconds:
+        print(f"sparsest_cuda_vs_kernel: {kernel_seconds['sparsest'] / seconds_sparse:.2f}")
+    print(f"sparsest_cuda_counts_differ: {counts_differ}; within_differ: {within_differ}")
+    print(f"sparsest_cuda_max_error_difference: {sp_diff:.3g}")
+    agree = diff <= tol and counts_differ == 0 and within_differ == 0 and sp_diff <= tol
+    print(f"cuda_equals_reference: {agree}")
+    return agree
 
 
 if __name__ == "__main__":
