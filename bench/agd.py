@@ -38,6 +38,17 @@ data in cache.
     python bench/agd.py                 # the recorded configuration
     python bench/agd.py --trials 4 --iterations 20 --r 9 36   # a quick look
     python bench/agd.py --threads 1     # one thread, as each workflow job runs
+    python bench/agd.py --device cuda   # then the engine on the GPU
+
+``--device cuda`` then runs the engine on the GPU (its tensor program, the
+path every CUDA job takes) on the same workload, float64 and float32, checks
+its weights against the CPU engine's, and sets it against the GPU's own
+memory bandwidth (the same triad on 1 GiB there): ``cuda_bandwidth_gbs:``,
+``cuda_<dtype>: ... trial-iterations/s``, ``cuda_roofline_fraction_<dtype>:``
+and ``cuda_vs_cpu_<dtype>:`` (over the CPU engine's rate above). The CPU's
+workload keeps a GPU far from full; ``--trials`` raises it for both.
+``--device cpu`` runs that part on the CPU's tensor program, a check of the
+bench.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ import time
 import numpy as np
 import torch
 
+from ltpipe.config import deterministic_cuda
 from ltpipe.data.grid import trial_specs
 from ltpipe.data.teacher import ball_init, build_problems, teacher_table
 from ltpipe.engines.agd import run_agd
@@ -97,7 +109,12 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (0: torch's default); the workflow's jobs run 1 each"
     )
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="then run the engine there")
     args = parser.parse_args()
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: no CUDA device is available here")
+        deterministic_cuda()  # as the workflow's CUDA jobs run (before the first cuBLAS call)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(
@@ -155,26 +172,38 @@ def main() -> None:
     print(f"dense_loop: {rates['dense_loop']:.1f} trial-iterations/s")
     print(f"ratio_vs_dense_loop: {rates['batched'] / rates['dense_loop']:.2f}")
     print(f"ratio: {rates['batched'] / rates['loop']:.2f}")
-    roofline(args)
+    cpu_rates = roofline(args)
+    if args.device is not None:
+        device_part(args, cpu_rates)
 
 
-def bandwidth(mb: float = 1024, repeats: int = 5) -> tuple[float, float]:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bandwidth(mb: float = 1024, repeats: int = 5, device: str | torch.device = "cpu") -> tuple[float, float]:
     """(copy, triad) bytes per second over three float64 arrays of ``mb`` MiB together, STREAM's way, with
-    torch's threads; best of ``repeats`` timings, each of enough passes to last about 20 ms."""
+    torch's threads (or on the GPU); best of ``repeats`` timings, each of enough passes to last about 20 ms."""
+    device = torch.device(device)
     n = int(mb * 2**20 // 8 // 3)
-    a = torch.empty(n, dtype=torch.float64)
-    b = torch.rand(n, dtype=torch.float64)
-    c = torch.rand(n, dtype=torch.float64)
-    passes = max(1, int(20e-3 * 40e9 / (3 * n * 8)))
+    a = torch.empty(n, dtype=torch.float64, device=device)
+    b = torch.rand(n, dtype=torch.float64, device=device)
+    c = torch.rand(n, dtype=torch.float64, device=device)
+    per_second = 40e9 if device.type == "cpu" else 2e12  # a guess of the bandwidth, for the number of passes
+    passes = max(1, int(20e-3 * per_second / (3 * n * 8)))
     copy = triad = float("inf")
     for _ in range(repeats):
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(passes):
             a.copy_(b)
+        sync(device)
         copy = min(copy, (time.perf_counter() - t0) / passes)
         t0 = time.perf_counter()
         for _ in range(passes):
             torch.add(b, c, alpha=3.0, out=a)
+        sync(device)
         triad = min(triad, (time.perf_counter() - t0) / passes)
     return 2 * n * 8 / copy, 3 * n * 8 / triad
 
@@ -192,16 +221,18 @@ def peak_flops(dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def roofline(args) -> None:
+def roofline(args) -> dict[str, float]:
     """The engine's bytes and flops per second on the same workload, float64 and float32, its one-pass kernel
     (the CPU's default) and the tensor program (``method="reference"``), against the memory bandwidth (arrays of
-    3 GiB) and the cache bandwidth (arrays the size of one group of trials)."""
+    3 GiB) and the cache bandwidth (arrays the size of one group of trials). Returns the kernel's
+    trial-iterations per second, by dtype name."""
     copy, triad = bandwidth()
     cache_copy, cache_triad = bandwidth(CACHE_MB)
     print(f"bandwidth_copy_gbs: {copy / 1e9:.2f}")
     print(f"bandwidth_gbs: {triad / 1e9:.2f}")
     print(f"cache_bandwidth_copy_gbs: {cache_copy / 1e9:.2f}   ({CACHE_MB:g} MiB in all, the engine's group size)")
     print(f"cache_bandwidth_gbs: {cache_triad / 1e9:.2f}")
+    engine = {}
     for dtype in (torch.float64, torch.float32):
         name = str(dtype).split(".")[1]
         peak = peak_flops(dtype)
@@ -253,6 +284,50 @@ def roofline(args) -> None:
             print(f"attainable_gflops_{suffix}: {attainable / 1e9:.1f}")
             print(f"attainable_fraction_{suffix}: {flops / seconds / attainable:.2f}")
         print(f"kernel_vs_reference_{name}: {rates['kernel'] / rates['reference']:.2f}")
+        engine[name] = rates["kernel"]
+    return engine
+
+
+def device_part(args, cpu_rates: dict[str, float]) -> None:
+    """The engine on ``args.device`` on the same workload: its rate, its weights against the CPU engine's, and
+    the bytes it moves per second over the device's own triad bandwidth."""
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        print(f"device: {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), deterministic algorithms")
+    _, triad = bandwidth(1024, device=device)
+    print(f"cuda_bandwidth_gbs: {triad / 1e9:.2f}   (a triad on 1 GiB on {device})")
+    worst = 0.0
+    for dtype in (torch.float64, torch.float32):
+        name = str(dtype).split(".")[1]
+        moved = seconds = 0.0
+        for r in args.r:
+            specs = trial_specs("bench", "z3", {"trials": args.trials}, r, 0)
+            p = build_problems(teacher_table(specs, d=args.d, k=args.k), args.n, dtype=dtype)
+            W0 = ball_init([s["seed"] for s in specs], p.target.double(), p.mask.double(), 0.1).to(dtype)
+            on = [t.to(device) for t in (p.X, p.y, p.mask, W0, p.target)]
+            kw = {"eta": 0.5, "beta": 0.2, "tol": 0.0, "log_every": 0, "method": "reference"}
+            run_agd(*on, max_iter=2, **kw)  # first-call costs of this dtype and shape
+            best = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                res = run_agd(*on, max_iter=args.iterations, **kw)  # results come back to the CPU: the timing waits
+                best = min(best, time.perf_counter() - t0)
+            if dtype == torch.float64:  # the same trials by the CPU engine
+                cpu = run_agd(p.X, p.y, p.mask, W0, p.target, max_iter=args.iterations, **{**kw, "method": "auto"})
+                worst = max(worst, float((res.W - cpu.W).abs().max()))
+            per_trial = Layout.bytes_per_trial(on[0], on[2], "auto", method="reference")
+            work = p.batch * args.iterations
+            seconds += best
+            moved += 2 * per_trial * work  # the tensor program reads the inputs twice an iteration
+            rate = 2 * per_trial * work / best
+            print(f"cuda {name} r={r:4d}: {work / best:9.1f} trial-iterations/s, {rate / 1e9:7.2f} GB/s")
+        work = len(args.r) * args.trials * args.iterations
+        print(f"cuda_{name}: {moved / seconds / 1e9:.2f} GB/s moved, {work / seconds:.1f} trial-iterations/s")
+        print(f"cuda_roofline_fraction_{name}: {moved / seconds / triad:.2f}")
+        print(f"cuda_vs_cpu_{name}: {work / seconds / cpu_rates[name]:.2f}")
+    print(f"cuda_max_weight_difference_float64: {worst:.1e}   (against the CPU engine)")
+    if worst > 1e-9:
+        raise SystemExit("the engine on the device and on the CPU disagree: the comparison is void")
 
 
 if __name__ == "__main__":
