@@ -37,7 +37,7 @@ print(f"device: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, torch
 fi
 
 step tests "$py" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py
-step subsetsum "$py" bench/subsetsum.py --device "$device" --sample 5
+step subsetsum "$py" bench/subsetsum.py --device "$device" --sample 5 --chunks 4096 32768
 step agd "$py" bench/agd.py --device "$device"
 step imp "$py" bench/imp.py --device "$device"
 grep -E '^(cuda_|sparsest_cuda_|device:|ratio|project_samples|reference_samples|stacked_k6_samples)' \

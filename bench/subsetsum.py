@@ -38,6 +38,9 @@ with the reference (``cuda_subsets_differ:``, ``cuda_max_error_difference:``,
 the exit status). Where numba is not installed (a GPU node's image with torch
 alone) the kernel's and HiGHS's lines are left out and the GPU is set against
 numpy alone. ``--device cpu`` runs that part on the CPU, a check of the bench.
+``--chunks C ...`` also times the device's exact solve in chunks of C
+instances (the default chunk holds 16 MiB, about 170 instances at n = 21,
+sized for a CPU's cache): ``cuda_seconds_chunk_<C>:``.
 
     python bench/subsetsum.py --device cuda
 """
@@ -65,6 +68,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=20, help="instances solved by HiGHS")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["cpu", "cuda"], help="then time the tensor program there")
+    parser.add_argument(
+        "--chunks", type=int, nargs="*", default=[], help="with --device, also time solve in chunks of these sizes"
+    )
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here")
@@ -199,6 +205,11 @@ def device_part(args, a, w, ref, kernel_seconds) -> bool:
         print(f"cuda_vs_kernel: {kernel_seconds['solve'] / seconds:.2f}")
     print(f"cuda_subsets_differ: {differ} of {args.instances}")
     print(f"cuda_max_error_difference: {diff:.3g}")
+    for chunk in args.chunks:  # the default chunk is sized for a CPU's cache; what a device does with larger ones
+        t0 = time.perf_counter()
+        err_c, _ = solve(a, w, chunk=chunk, **kw)
+        elapsed, gap = time.perf_counter() - t0, float((err_c - err_np).abs().max())
+        print(f"cuda_seconds_chunk_{chunk}: {elapsed:.2f}   (max error difference {gap:.3g})")
     solve_sparsest(a[:1000], w[:1000], args.eps, **kw)
     t0 = time.perf_counter()
     err_sp, mask_sp, within_sp = solve_sparsest(a, w, args.eps, **kw)
