@@ -7,7 +7,7 @@
 # pandas, pyarrow, scipy and pytest is enough; without numba the CPU kernels' lines are left out of the benches
 # and the GPU is set against the CPU's tensor programs. Prints each step's exit status and the benches' key
 # figures; exits 1 if any step failed. LTPIPE_BENCH_DEVICE=cpu runs the same steps on the CPU's tensor programs,
-# a check of this script where there is no GPU (about 5 minutes on a 2-core machine).
+# a check of this script where there is no GPU (about 7 minutes on a 2-core machine).
 set -u
 out=${1:-cuda-check}
 mkdir -p "$out"
