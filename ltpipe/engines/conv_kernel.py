@@ -13,7 +13,8 @@ and per tap: the forward pass keeps four output pixels' accumulators in
 registers (each weight vector loaded serves four), and writes them
 channels-last (B, H, W, k c), as the pooling after it reads them; the weight
 and bias gradients keep one row of taps' accumulators over the whole batch.
-The same six LeNet-5s: 0.59 ms and 0.57 ms (BENCHMARKS.md).
+The same six LeNet-5s: 0.65 ms forward (its input copy included) and 0.61 ms
+for the gradients (``bench/conv.py``, BENCHMARKS.md).
 
 The IR is generated for each shape (k, c, kernel size, padding, H, W) and
 compiled for the host's processor by LLVM (llvmlite, numba's backend, so no
