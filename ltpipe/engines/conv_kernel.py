@@ -3,11 +3,13 @@
 A network's first convolution reads one input channel; k of them stacked
 (:class:`ltpipe.engines.stacked.StackedNet`) are a grouped convolution with
 one input channel per group, which oneDNN runs far below its speed on other
-shapes (its kernels block output channels by 16, so a group's 6 are padded:
-for six LeNet-5s 1.27 ms forward and 1.98 ms for the weight gradient, batch
-60, one thread). Here the k networks' pixels sit side by side in one row of
-the input (B, H + 2p, W + 2p, L) (zero padding, L = 8 or 16 lanes, the ones
-after the k pixels zero), and each output pixel's k c channels, held in
+shapes (``ONEDNN_VERBOSE``: its ``jit:avx512_core`` kernels hold a group's
+weights in 16 x 16 blocks, ``aBCde16c16b``, so a group's 6 output channels
+and its one input channel are padded to 16: for six LeNet-5s 1.16-1.29 ms
+forward and 1.80-1.98 ms for the weight gradient, batch 60, one thread).
+Here the k networks' pixels sit side by side in one row of the input
+(B, H + 2p, W + 2p, L) (zero padding, L = 8 or 16 lanes, the ones after the
+k pixels zero), and each output pixel's k c channels, held in
 vectors of 16, take their network's pixel by one lane permutation per vector
 and per tap: the forward pass keeps four output pixels' accumulators in
 registers (each weight vector loaded serves four), and writes them
