@@ -59,6 +59,26 @@ import torch
 
 from ltpipe.engines.subsetsum import solve, solve_milp, solve_sparsest
 
+TOL = 8 * np.finfo(float).eps  # the rounding of the half sums: how far two exact solvers' errors may differ
+
+
+def compare_solve(got, ref) -> tuple[int, float]:
+    """(instances whose subsets differ, max |error difference|) of solve's (error, mask) against the reference's."""
+    return int((got[1] != ref[1]).any(1).sum()), float((got[0] - ref[0]).abs().max())
+
+
+def compare_sparsest(got, ref) -> tuple[int, int, int, float]:
+    """solve_sparsest's (error, mask, within) against the reference's: instances within eps in both whose number
+    of coefficients differs, whose within-eps flag differs, whose subsets differ, and the max |error difference|."""
+    both = got[2] & ref[2]
+    counts = int((got[1].sum(1) != ref[1].sum(1))[both].sum())
+    return (
+        counts,
+        int((got[2] != ref[2]).sum()),
+        int((got[1] != ref[1]).any(1).sum()),
+        float((got[0] - ref[0]).abs().max()),
+    )
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,11 +148,10 @@ def kernel_part(args, a, w, ref, seconds) -> bool:
     print(f"paper_scale_seconds: {seconds_kernel:.2f}")
     print(f"numpy_seconds: {seconds_np:.2f}")
     print(f"speedup_vs_numpy: {seconds_np / seconds_kernel:.1f}")
-    differ = int((mask != mask_np).any(1).sum())
-    diff = float((err - err_np).abs().max())
+    differ, diff = compare_solve((err, mask), (err_np, mask_np))
     print(f"subsets_differ: {differ} of {args.instances}")
     print(f"max_error_difference: {diff:.3g}")
-    agree = differ == 0 and diff <= 8 * np.finfo(float).eps
+    agree = differ == 0 and diff <= TOL
 
     times = {"paper": [], "feasibility": []}
     worse = 0
@@ -168,14 +187,12 @@ def kernel_part(args, a, w, ref, seconds) -> bool:
     print(f"sparsest_seconds: {seconds_sparse:.2f}")
     print(f"sparsest_numpy_seconds: {seconds_sparse_np:.2f}")
     print(f"sparsest_speedup: {seconds_sparse_np / seconds_sparse:.1f}")
-    both = within_sparse & within_sp_np
-    counts_differ = int((mask_sparse.sum(1) != mask_sp_np.sum(1))[both].sum())
-    within_differ = int((within_sparse != within_sp_np).sum())
-    sp_differ = int((mask_sparse != mask_sp_np).any(1).sum())
-    sp_diff = float((err_sparse - err_sp_np).abs().max())
+    counts_differ, within_differ, sp_differ, sp_diff = compare_sparsest(
+        (err_sparse, mask_sparse, within_sparse), (err_sp_np, mask_sp_np, within_sp_np)
+    )
     print(f"sparsest_counts_differ: {counts_differ}; within_differ: {within_differ}; subsets_differ: {sp_differ}")
     print(f"sparsest_max_error_difference: {sp_diff:.3g}")
-    agree = agree and counts_differ == 0 and within_differ == 0 and sp_diff <= 8 * np.finfo(float).eps
+    agree = agree and counts_differ == 0 and within_differ == 0 and sp_diff <= TOL
     print(f"kept_mean_optimal: {float(kept_optimal.mean()):.3f} (total {int(kept_optimal.sum())})")
     print(f"kept_mean_sparsest: {float(kept_sparse.mean()):.3f} (total {int(kept_sparse.sum())})")
     print(f"kernel_equals_reference: {agree}")
@@ -187,7 +204,6 @@ def kernel_part(args, a, w, ref, seconds) -> bool:
 
 def device_part(args, a, w, ref, kernel_seconds) -> bool:
     """The tensor program on ``args.device``, both problems, timed and compared with the numpy reference."""
-    tol = 8 * np.finfo(float).eps
     device = torch.device(args.device)
     if device.type == "cuda":
         print(f"device: {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})")
@@ -196,9 +212,8 @@ def device_part(args, a, w, ref, kernel_seconds) -> bool:
     t0 = time.perf_counter()
     err, mask = solve(a, w, **kw)  # the results come back to the CPU, so the timing waits for the device
     seconds = time.perf_counter() - t0
-    err_np, mask_np = ref["solve"]
-    differ = int((mask != mask_np).any(1).sum())
-    diff = float((err - err_np).abs().max())
+    err_np = ref["solve"][0]
+    differ, diff = compare_solve((err, mask), ref["solve"])
     print(f"cuda_seconds: {seconds:.2f}   (the tensor program on {device})")
     print(f"cuda_speedup_vs_numpy: {ref['solve_seconds'] / seconds:.1f}")
     if "solve" in kernel_seconds:
@@ -212,20 +227,16 @@ def device_part(args, a, w, ref, kernel_seconds) -> bool:
         print(f"cuda_seconds_chunk_{chunk}: {elapsed:.2f}   (max error difference {gap:.3g})")
     solve_sparsest(a[:1000], w[:1000], args.eps, **kw)
     t0 = time.perf_counter()
-    err_sp, mask_sp, within_sp = solve_sparsest(a, w, args.eps, **kw)
+    sparsest = solve_sparsest(a, w, args.eps, **kw)
     seconds_sparse = time.perf_counter() - t0
-    err_sp_np, mask_sp_np, within_sp_np = ref["sparsest"]
-    both = within_sp & within_sp_np
-    counts_differ = int((mask_sp.sum(1) != mask_sp_np.sum(1))[both].sum())
-    within_differ = int((within_sp != within_sp_np).sum())
-    sp_diff = float((err_sp - err_sp_np).abs().max())
+    counts_differ, within_differ, _, sp_diff = compare_sparsest(sparsest, ref["sparsest"])
     print(f"sparsest_cuda_seconds: {seconds_sparse:.2f}")
     print(f"sparsest_cuda_speedup: {ref['sparsest_seconds'] / seconds_sparse:.1f}")
     if "sparsest" in kernel_seconds:
         print(f"sparsest_cuda_vs_kernel: {kernel_seconds['sparsest'] / seconds_sparse:.2f}")
     print(f"sparsest_cuda_counts_differ: {counts_differ}; within_differ: {within_differ}")
     print(f"sparsest_cuda_max_error_difference: {sp_diff:.3g}")
-    agree = diff <= tol and counts_differ == 0 and within_differ == 0 and sp_diff <= tol
+    agree = diff <= TOL and counts_differ == 0 and within_differ == 0 and sp_diff <= TOL
     print(f"cuda_equals_reference: {agree}")
     return agree
 
