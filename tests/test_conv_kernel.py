@@ -56,3 +56,9 @@ def test_stacked_net_uses_the_kernel_only_where_it_applies(monkeypatch):
     x.requires_grad_(True)  # a gradient for the input: the grouped convolution, which gives it
     on(x).sum().backward()
     assert len(calls) == 1 and x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_first_conv_refuses_what_the_kernel_cannot_read():
+    x, weight, bias = torch.randn(2, 3, 8, 8), torch.randn(3, 6, 1, 3, 3), torch.randn(3, 6)
+    with pytest.raises(ValueError, match="float32 tensors on the CPU"):
+        FirstConv.apply(x.double(), weight.double(), bias.double(), 1)

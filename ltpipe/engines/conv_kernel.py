@@ -55,6 +55,11 @@ def available() -> bool:
     return bool(features.get("avx512f", False))
 
 
+def _vectors(k: int, c: int) -> tuple[int, int]:
+    """(vectors of 16 that hold the k c channels, input lanes per pixel: the k pixels, then at least one zero)."""
+    return math.ceil(k * c / 16), 8 if k < 8 else 16
+
+
 def _loop(b, n, body):
     """``for i in range(n): body(i)`` in IR (``n`` an i64 constant or value)."""
     import llvmlite.ir as ir
@@ -82,8 +87,7 @@ def _module(k: int, c: int, ks: int, pad: int, h: int, w: int) -> str:
     import llvmlite.ir as ir
 
     ch = k * c
-    nv = math.ceil(ch / 16)
-    lanes = 8 if k < 8 else 16  # the k pixels, then at least one zero lane (k <= 15)
+    nv, lanes = _vectors(k, c)
     hp, wp = h + 2 * pad, w + 2 * pad
     ho, wo = hp - ks + 1, wp - ks + 1
     xblock = next(q for q in (4, 2, 1) if wo % q == 0)  # output pixels whose accumulators stay in registers
@@ -216,7 +220,7 @@ def kernels(k: int, c: int, ks: int, pad: int, h: int, w: int):
     proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
     fwd = proto(engine.get_function_address("fwd"))
     bwdw = proto(engine.get_function_address("bwdw"))
-    return fwd, bwdw, math.ceil(k * c / 16), 8 if k < 8 else 16
+    return (fwd, bwdw, *_vectors(k, c))
 
 
 class FirstConv(torch.autograd.Function):
@@ -227,6 +231,8 @@ class FirstConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, pad: int) -> torch.Tensor:
+        if x.device.type != "cpu" or not x.dtype == weight.dtype == bias.dtype == torch.float32:
+            raise ValueError("FirstConv runs float32 tensors on the CPU")
         bsz, k, h, w = x.shape
         c, ks = weight.shape[1], weight.shape[-1]
         fwd, _, nv, lanes = kernels(k, c, ks, pad, h, w)
