@@ -1,13 +1,14 @@
 """The stacked networks' first convolution: the compiled kernel against PyTorch's grouped convolution.
 
 k LeNet-5s' first convolutions (1 -> 6 channels each, 5 x 5, padding 2, on
-28 x 28 digits, batch 60), as :class:`ltpipe.engines.stacked.StackedNet` runs them:
-:class:`ltpipe.engines.conv_kernel.FirstConv` (the default on AVX-512 CPUs)
-and the grouped, channels-last convolution (``groups=k``, oneDNN) that runs
-elsewhere. Milliseconds, best of ``--repeats`` calls after a warm-up, for the
-forward pass (with the kernel's padded input copy) and for the weight and
-bias gradients; and the largest difference of each against the other
-(rounding: another summation order).
+28 x 28 digits, batch 60), as :class:`ltpipe.engines.stacked.StackedNet`
+runs them: :class:`ltpipe.engines.conv_kernel.FirstConv` (the default on
+AVX-512 CPUs) and the grouped, channels-last convolution (``groups=k``,
+oneDNN) that runs elsewhere. For each k: the seconds to compile the kernel;
+milliseconds, best of ``--repeats`` calls after a warm-up, for the forward
+pass (with the kernel's padded input copy) and for the weight and bias
+gradients; and the largest difference of each against the other (rounding:
+another summation order).
 
     python bench/conv.py                  # k = 3, 6, 9, one thread
 """
@@ -21,7 +22,7 @@ import time
 import torch
 from torch.nn import functional as fn
 
-from ltpipe.engines.conv_kernel import FirstConv, available
+from ltpipe.engines.conv_kernel import FirstConv, available, kernels
 
 
 def best(f, repeats: int) -> float:
@@ -52,6 +53,9 @@ def main() -> None:
 
 def compare(k: int, batch: int, repeats: int) -> None:
     """Time and compare the two for k networks."""
+    t0 = time.perf_counter()
+    kernels(k, 6, 5, 2, 28, 28)  # the IR generated and compiled for this shape (once per process)
+    print(f"k={k}: kernel compiled in {time.perf_counter() - t0:.2f} s")
     g = torch.Generator().manual_seed(k)
     x = torch.randn(batch, k, 28, 28, generator=g).contiguous(memory_format=torch.channels_last)
     w = torch.randn(k, 6, 1, 5, 5, generator=g, requires_grad=True)

@@ -22,7 +22,7 @@ sum in another order), which the tests bound.
 A first convolution (one input channel per network, as LeNet-5's) runs on
 the CPU as the compiled kernel of :mod:`ltpipe.engines.conv_kernel` where
 the host has AVX-512 (for 3 to 9 LeNet-5s 1.2-2x oneDNN's grouped
-convolution forward, 2.4-2.9x for the weight gradient); its numbers differ
+convolution forward, 2.1-2.9x for the weight gradient); its numbers differ
 from the grouped convolution's in the last bits, as the grouped
 convolution's differ from one network's alone.
 
