@@ -19,13 +19,6 @@ which one update over the stacked tensors is not. The arithmetic of the
 products differs from a network trained alone only in rounding (the kernels
 sum in another order), which the tests bound.
 
-A first convolution (one input channel per network, as LeNet-5's) runs on
-the CPU as the compiled kernel of :mod:`ltpipe.engines.conv_kernel` where
-the host has AVX-512 (for 3 to 9 LeNet-5s 1.2-2x oneDNN's grouped
-convolution forward, 2.1-2.9x for the weight gradient); its numbers differ
-from the grouped convolution's in the last bits, as the grouped
-convolution's differ from one network's alone.
-
 Masks are applied as :mod:`ltpipe.engines.prune` applies them: the gradient
 of a pruned weight is zeroed before the step and the weights are multiplied
 by their masks after it, so a pruned weight is exactly zero at all times.
@@ -40,7 +33,6 @@ import torch
 from torch import nn
 from torch.nn import functional as fn
 
-from ltpipe.engines import conv_kernel
 from ltpipe.engines.prune import prunable_layers
 from ltpipe.engines.train import eval_batch, make_optimizer
 
@@ -54,12 +46,9 @@ class StackedNet:
     ``name`` (their ``named_parameters`` names), ``masks[name]`` that of the
     ``weight_mask`` buffers of their prunable layers (all ones where a network
     has none). Call with inputs (k, B, *input shape); returns (k, B, outputs).
-    ``first_conv_kernel``: run a first convolution with one input channel by
-    :mod:`ltpipe.engines.conv_kernel` where it applies (``None``: where the
-    host can, :func:`ltpipe.engines.conv_kernel.available`; ``False``: never).
     """
 
-    def __init__(self, models: Sequence[nn.Module], first_conv_kernel: bool | None = None):
+    def __init__(self, models: Sequence[nn.Module]):
         if not models:
             raise ValueError("StackedNet needs at least one network")
         first = models[0]
@@ -67,7 +56,6 @@ class StackedNet:
             raise ValueError(f"StackedNet stacks nn.Sequential networks, not {type(first).__name__}")
         self.k = len(models)
         self.template = first
-        self.first_conv_kernel = conv_kernel.available() if first_conv_kernel is None else first_conv_kernel
         names = [n for n, _ in first.named_parameters()]
         for m in models[1:]:
             if [n for n, _ in m.named_parameters()] != names or any(
@@ -150,13 +138,15 @@ class StackedNet:
                     raise ValueError("a convolution after the input was flattened")
                 w = self.params[f"{owner}.weight"]
                 bias = self.params.get(f"{owner}.bias")
-                if self._kernel_applies(layer, h, w, bias):
-                    h = conv_kernel.FirstConv.apply(h, w, bias, layer.padding[0])
-                    continue
                 h = fn.conv2d(
-                    h, w.reshape(k * w.shape[1], *w.shape[2:]), None if bias is None else bias.reshape(-1),
-                    layer.stride, layer.padding, layer.dilation, groups=k,
-                )  # fmt: skip
+                    h,
+                    w.reshape(k * w.shape[1], *w.shape[2:]),
+                    None if bias is None else bias.reshape(-1),
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    groups=k,
+                )
             elif isinstance(layer, nn.MaxPool2d):
                 h = fn.max_pool2d(h, layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
             elif isinstance(layer, nn.ReLU):
@@ -175,26 +165,6 @@ class StackedNet:
                 bs = [None] * k if bias is None else bias.unbind(0)
                 h = torch.stack([fn.linear(x_j, w_j, b_j) for x_j, w_j, b_j in zip(h.unbind(0), ws, bs, strict=True)])
         return h
-
-    def _kernel_applies(self, layer: nn.Conv2d, h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> bool:
-        """Whether this convolution runs as :class:`ltpipe.engines.conv_kernel.FirstConv`: one input channel per
-        network, float32 on the CPU, stride and dilation 1, square kernel, equal padding, a bias, at most 15
-        networks and 64 channels in all, and no gradient wanted for its input."""
-        return (
-            self.first_conv_kernel
-            and w.shape[2] == 1
-            and h.device.type == "cpu"
-            and h.dtype == w.dtype == torch.float32
-            and not h.requires_grad
-            and bias is not None
-            and self.k <= 15
-            and w.shape[0] * w.shape[1] <= 64  # at most 4 vectors of channels: the measured shapes (up to 9 x 6)
-            and layer.stride == (1, 1)
-            and layer.dilation == (1, 1)
-            and isinstance(layer.padding, tuple)
-            and layer.padding[0] == layer.padding[1]
-            and layer.kernel_size[0] == layer.kernel_size[1]
-        )
 
 
 def _gather(x: torch.Tensor, rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
