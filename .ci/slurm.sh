@@ -181,9 +181,9 @@ EOF
 export PYTHONHASHSEED=0 # as the workflow tests run it
 
 # --- the Slurm run, and the local one --------------------------------------------------------------
-# a job that fails on Slurm: the first pensia2020_pl_trials job is cancelled as soon as it is queued
+# a job that fails on Slurm: the first pl_trials job is cancelled as soon as it is queued
 # (its retry must finish it); meanwhile what each running job was allocated is recorded
-CANCEL_RULE=pensia2020_pl_trials
+CANCEL_RULE=pl_trials
 (
     set +e
     cancelled=""

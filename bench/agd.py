@@ -130,8 +130,19 @@ def main() -> None:
 
     # warm-up: library initialisation and first-call costs are not part of the figures
     warm = build_problems(teacher_table(trial_specs("bench", "warm", {"trials": 2}, 9, 0), d=args.d, k=args.k), 200)
-    run_agd(warm.X, warm.y, warm.mask, warm.target, warm.target, eta=0.5, beta=0.2, max_iter=5, tol=0.0, log_every=0,
-            method=CPU_METHOD)  # fmt: skip
+    run_agd(
+        warm.X,
+        warm.y,
+        warm.mask,
+        warm.target,
+        warm.target,
+        eta=0.5,
+        beta=0.2,
+        max_iter=5,
+        tol=0.0,
+        log_every=0,
+        method=CPU_METHOD,
+    )
     loop_dense(warm.X[0].numpy(), warm.y[0].numpy(), warm.mask[0].numpy(), warm.target[0].numpy(), 0.5, 0.2, 5)
 
     totals = {"batched": 0.0, "loop": 0.0, "dense_loop": 0.0}
@@ -142,8 +153,19 @@ def main() -> None:
         p = build_problems(table, args.n)
         W0 = ball_init([s["seed"] for s in specs], p.target, p.mask, 0.1)
         t0 = time.perf_counter()
-        res = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2, max_iter=args.iterations, tol=0.0,
-                      log_every=0, method=CPU_METHOD)  # fmt: skip
+        res = run_agd(
+            p.X,
+            p.y,
+            p.mask,
+            W0,
+            p.target,
+            eta=0.5,
+            beta=0.2,
+            max_iter=args.iterations,
+            tol=0.0,
+            log_every=0,
+            method=CPU_METHOD,
+        )
         t_batched = time.perf_counter() - t0
 
         t_loop = t_dense = 0.0

@@ -4,7 +4,7 @@ Every job calls ``keep_freed_memory`` from ``start_job``: glibc's malloc then
 serves blocks below 32 MiB from its heap and trims the heap only above 1 GiB,
 so a training step's activations and gradients, freed at its end, are reused
 by the next step rather than handed back to the kernel and faulted in again.
-This bench runs the workflow's own Z7 job (``python -m ltpipe zhang2021-z7``,
+This bench runs the workflow's own Z7 job (``python -m ltpipe z7``,
 the settings of ``config/config.yaml``; by default N = 2,000, the job that
 trains nine LeNet-5s together: three trials and both controls) as a whole
 process, alternately as it is and with ``keep_freed_memory`` replaced by a
@@ -59,11 +59,34 @@ def main() -> None:
         for i in range(args.repeats):
             for mode in ("returned", "kept"):
                 out = Path(tmp) / f"{mode}{i}"
-                cmd = [sys.executable, "-c", (OFF if mode == "returned" else "") + RUN, "zhang2021-z7",
-                       "--config", json.dumps(cfg), "--seed", "2021", "--mnist", args.mnist, "--arch", "lenet5",
-                       "--modes", *modes, "--n-samples", str(args.n_samples), "--device", "cpu", "--threads", "1",
-                       "--epochs-out", f"{out}.epochs.parquet", "--rounds-out", f"{out}.rounds.parquet",
-                       "--masks-out", f"{out}.masks.pt"]  # fmt: skip
+                cmd = [
+                    sys.executable,
+                    "-c",
+                    (OFF if mode == "returned" else "") + RUN,
+                    "z7",
+                    "--config",
+                    json.dumps(cfg),
+                    "--seed",
+                    "2021",
+                    "--mnist",
+                    args.mnist,
+                    "--arch",
+                    "lenet5",
+                    "--modes",
+                    *modes,
+                    "--n-samples",
+                    str(args.n_samples),
+                    "--device",
+                    "cpu",
+                    "--threads",
+                    "1",
+                    "--epochs-out",
+                    f"{out}.epochs.parquet",
+                    "--rounds-out",
+                    f"{out}.rounds.parquet",
+                    "--masks-out",
+                    f"{out}.masks.pt",
+                ]
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)

@@ -50,8 +50,10 @@ def fc2(cls: type, keep: float) -> nn.Module:
 
 def structure(expanded: bool, keep: float) -> nn.Module:
     gen = torch_generator(0, "bench-structure")
-    layers = [StructuredSupermaskLinear(784, 500, 5, keep, False, gen), StructuredSupermaskLinear(500, 10, 5, keep,
-              False, gen)]  # fmt: skip
+    layers = [
+        StructuredSupermaskLinear(784, 500, 5, keep, False, gen),
+        StructuredSupermaskLinear(500, 10, 5, keep, False, gen),
+    ]
     if expanded:
         for layer in layers:
             layer.forward = layer.forward_expanded
@@ -84,15 +86,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gen = torch_generator(1, "bench-data")
-    batches = [(torch.randn(64, 1, 28, 28, generator=gen), torch.randint(0, 10, (64,), generator=gen))
-               for _ in range(args.steps)]  # fmt: skip
+    batches = [
+        (torch.randn(64, 1, 28, 28, generator=gen), torch.randint(0, 10, (64,), generator=gen))
+        for _ in range(args.steps)
+    ]
     x = batches[0][0]
     same = torch.equal(fc2(SupermaskLinear, args.keep)(x), fc2(ReferenceLinear, args.keep)(x))
     close = torch.allclose(structure(False, args.keep)(x), structure(True, args.keep)(x), rtol=1e-4, atol=1e-4)
     if not (same and close):
         raise SystemExit(f"the two forms disagree (fc2 equal: {same}, structure close: {close})")
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} thread(s); "
-          f"keep {args.keep}, batch 64, {args.steps} steps x {args.repeats} repeats")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} thread(s); "
+        f"keep {args.keep}, batch 64, {args.steps} steps x {args.repeats} repeats"
+    )
     pairs = {
         "fc2": (lambda: fc2(ReferenceLinear, args.keep), lambda: fc2(SupermaskLinear, args.keep)),
         "structure_fc2": (lambda: structure(True, args.keep), lambda: structure(False, args.keep)),
@@ -105,8 +111,10 @@ def main() -> None:
             for times, make in order if i % 2 == 0 else order[::-1]:
                 times.append(seconds_per_step(make(), batches))
         ratios[name] = statistics.median(ref) / statistics.median(new)
-        print(f"{name}: reference {1e3 * statistics.median(ref):.2f} ms/step, project "
-              f"{1e3 * statistics.median(new):.2f} ms/step, ratio {ratios[name]:.2f}")  # fmt: skip
+        print(
+            f"{name}: reference {1e3 * statistics.median(ref):.2f} ms/step, project "
+            f"{1e3 * statistics.median(new):.2f} ms/step, ratio {ratios[name]:.2f}"
+        )
     print(f"structure_ratio: {ratios['structure_fc2']:.2f}")
     print(f"ratio: {ratios['fc2']:.2f}")
 

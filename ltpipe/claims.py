@@ -1,7 +1,7 @@
 """The claims driver: each experiment's claims computed from its Parquet tables, then gathered.
 
 Experiment ``EXP`` of study ``STUDY`` has its claims computed by
-``claims_EXP(tables, thresholds)`` in ``ltpipe.studies.STUDY.claims`` (one job
+``claims(tables, thresholds)`` in ``ltpipe.studies.STUDY.EXP.claims`` (one job
 per experiment, ``results/claims/EXP.parquet``); ``ltpipe claims-gather``
 concatenates them into ``results/claims.parquet`` and ``results/claims.md``.
 
@@ -105,20 +105,28 @@ def evaluate(
     study: str, exp: str, tables: dict[str, pd.DataFrame], thresholds: dict[str, Any], declared: Iterable[str]
 ) -> pd.DataFrame:
     """The claims of one experiment; every id must be one of ``declared`` (base ids), possibly qualified."""
-    rows = study_function(study, "claims", f"claims_{exp}")(tables, thresholds)
+    rows = study_function(study, exp, "claims", "claims")(tables, thresholds)
     unknown = sorted({base_id(r["id"]) for r in rows} - set(declared))
     if unknown:
-        raise ValueError(f"{exp}: claims {', '.join(unknown)} are not declared in ltpipe/registry.py")
+        raise ValueError(f"{exp}: claims {', '.join(unknown)} are not declared in studies/{study}/{exp}/declaration.py")
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def not_run_rows(exp: str, declared: Iterable[str], figure: str, reason: str) -> pd.DataFrame:
     """One ``not run`` row per declared claim of an experiment whose tables are missing."""
     rows = [
-        {"id": cid, "figure": figure, "claim": f"{exp}: not run", "value": float("nan"), "op": "",
-         "threshold": float("nan"), "verdict": NOT_RUN, "detail": reason}
+        {
+            "id": cid,
+            "figure": figure,
+            "claim": f"{exp}: not run",
+            "value": float("nan"),
+            "op": "",
+            "threshold": float("nan"),
+            "verdict": NOT_RUN,
+            "detail": reason,
+        }
         for cid in declared
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -145,8 +153,13 @@ def _log(df: pd.DataFrame) -> None:
     for row in df.itertuples():
         log.info(
             "%-7s %-40s value=%.4g %s %.4g  %s",
-            row.verdict.upper(), row.id, row.value, row.op, row.threshold, row.detail,
-        )  # fmt: skip
+            row.verdict.upper(),
+            row.id,
+            row.value,
+            row.op,
+            row.threshold,
+            row.detail,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -191,6 +204,9 @@ def gather_main(argv: Sequence[str] | None = None) -> None:
     if args.markdown:
         Path(args.markdown).write_text(markdown(df))
     log.info(
-        "%d claims: %d pass, %d fail, %d not run", len(df), (df["verdict"] == "pass").sum(),
-        (df["verdict"] == "fail").sum(), (df["verdict"] == NOT_RUN).sum(),
-    )  # fmt: skip
+        "%d claims: %d pass, %d fail, %d not run",
+        len(df),
+        (df["verdict"] == "pass").sum(),
+        (df["verdict"] == "fail").sum(),
+        (df["verdict"] == NOT_RUN).sum(),
+    )

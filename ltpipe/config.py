@@ -1,9 +1,6 @@
-"""Config validation and run-time settings (device, dtype, threads).
-
-The workflow's config is checked against ``workflow/schemas/config.schema.yaml``
-before any job runs; a violation is reported with the dotted path of the
-offending key, e.g. ``zhang2021.z3.trials: -1 is less than the minimum of 1``.
-"""
+"""A job's run-time settings (device, dtype, threads, GPU slot, memory), its argument parser, and
+:class:`ConfigError`, what a job or the workflow raises for a setting it cannot honour. The workflow
+checks the config before any job runs with :mod:`ltpipe.schema`."""
 
 from __future__ import annotations
 
@@ -11,18 +8,13 @@ import argparse
 import ctypes
 import json
 import logging
-import math
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
 __all__ = [
-    "SCHEMA_PATH",
     "ConfigError",
     "claim_gpu",
     "cuda_present",
@@ -31,130 +23,13 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "start_job",
-    "validate",
 ]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-
 
 class ConfigError(ValueError):
     """A config value is missing, unknown or out of range."""
-
-
-def _path(error: jsonschema.ValidationError) -> str:
-    parts = [str(p) for p in error.absolute_path]
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        parts += extra[:1]
-    elif error.validator == "required":
-        parts.append(error.message.split("'")[1])
-    return ".".join(parts) or "<top level>"
-
-
-def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    while isinstance(node, dict) and "$ref" in node:
-        target = root
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
-def _coerce(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
-    """Turn the strings of a nested ``--config`` value into the schema's scalar types, in place."""
-    node = _resolve(node, root)
-    if isinstance(value, dict):
-        props = node.get("properties", {})
-        for key, item in value.items():
-            if key in props:
-                value[key] = _coerce(item, props[key], root)
-        return value
-    if isinstance(value, list) and isinstance(node.get("items"), dict):
-        return [_coerce(v, node["items"], root) for v in value]
-    if isinstance(value, str):
-        types = node.get("type", [])
-        types = [types] if isinstance(types, str) else types
-        if not types and "enum" in node:
-            types = sorted({type(v).__name__ for v in node["enum"]} - {"str"})
-        if "string" not in types and any(t in types for t in ("boolean", "integer", "number", "null")):
-            try:
-                parsed = yaml.safe_load(value)
-            except yaml.YAMLError:
-                return value
-            if isinstance(parsed, str) and "number" in types:
-                try:  # YAML 1.1 reads 1e-3 (no dot) as a string; JSON writes it so
-                    parsed = float(value)
-                except ValueError:
-                    return value
-            if not isinstance(parsed, (dict, list, str)):
-                return parsed
-        if "null" in types and value == "null":
-            return None
-    return value
-
-
-def validate(config: dict[str, Any], schema_path: str | os.PathLike = SCHEMA_PATH) -> None:
-    """Raise :class:`ConfigError` naming every offending key's dotted path.
-
-    Snakemake hands nested ``--config`` values over as strings (``--config
-    data='{"mnist": {"download": false}}'`` gives the string ``"false"``);
-    where the schema asks for a boolean, number or null such strings are
-    first converted in place, so that command line works as written.
-    """
-    with open(schema_path) as fh:
-        schema = yaml.safe_load(fh)
-    _coerce(config, schema, schema)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
-    lines = []
-    for e in errors:
-        message = e.message
-        if e.validator == "additionalProperties":
-            message = "unknown key (allowed: " + ", ".join(sorted(e.schema.get("properties", {}))) + ")"
-        lines.append(f"  {_path(e)}: {message}")
-    if not errors:
-        lines += _cross_checks(config)
-    if lines:
-        raise ConfigError("invalid config:\n" + "\n".join(lines))
-
-
-def _cross_checks(config: dict[str, Any]) -> list[str]:
-    """What the schema cannot say: every PE network has its learning rate and epoch budgets; a tensor
-    initialisation has r >= k (it estimates a k-dimensional subspace of R^r); a ball needs its lam; MN's
-    weight pruning stays within the subset-sum rule's 48 products per weight at every d."""
-    lines = []
-    for exp, section in (config.get("zhang2021") or {}).items():
-        if not isinstance(section, dict) or "init" not in section or exp == "z6":
-            continue
-        inits = section["init"] if isinstance(section["init"], list) else [section["init"]]
-        if {"tensor", "matched"} & set(inits):
-            small = [r for r in section.get("r", []) if isinstance(r, int) and r < section.get("k", 0)]
-            if small:
-                lines.append(
-                    f"  zhang2021.{exp}.r: {small} below k = {section['k']}; the tensor initialisation needs r >= k"
-                )
-        if "ball" in inits and "lam" not in section:
-            lines.append(f"  zhang2021.{exp}: init ball needs lam (the ball's distance from W~*)")
-    pe = config.get("pensia2020", {}).get("pe")
-    if isinstance(pe, dict):
-        lines += [
-            f"  pensia2020.pe.{key}: no value for network {network} (pensia2020.pe.networks lists it)"
-            for key in ("lr", "epochs")
-            for network in pe["networks"]
-            if network not in pe[key]
-        ]
-    neuron = (config.get("malach2020", {}).get("mn") or {}).get("neuron")
-    if isinstance(neuron, dict):
-        wp = neuron["weight_pruning"]
-        big = [d for d in neuron["d"] if math.ceil(wp["pc_c"] * math.log2(max(d, 2) / wp["eps"])) > 48]
-        if big:
-            lines.append(
-                f"  malach2020.mn.neuron.weight_pruning: at d = {big} PC's n = ceil(pc_c log2(d / eps)) exceeds 48 "
-                "products per weight (the exact subset sum's limit); lower pc_c or raise eps"
-            )
-    return lines
 
 
 def cuda_present() -> bool:
@@ -274,12 +149,10 @@ def keep_freed_memory() -> bool:
 
     A training step allocates its activations and gradients afresh and frees them at its end: up to 10 MB each
     for Z7's stacked LeNet-5s. By default glibc serves such blocks with mmap or returns the top of its heap
-    to the kernel once more than a few MB are free there, so steps touch new pages: Z7's job of nine stacked
-    LeNet-5s (N = 2,000) took 3.0-4.6 million page faults and 5-8 s of system time against 0.16 million and
-    0.7 s with freed memory kept, 1.13x the wall time (``bench/allocator.py``).
-    Here blocks below ``MMAP_FROM_BYTES`` come from the heap and the heap is trimmed only above
-    ``TRIM_FROM_BYTES``: a job keeps its peak memory until it exits. Where memory lies never changes a
-    result (torch aligns every buffer to 64 bytes either way)."""
+    to the kernel once more than a few MB are free there, so steps touch new pages (``bench/allocator.py``
+    measures a Z7 job both ways; BENCHMARKS.md has the figures). Here blocks below ``MMAP_FROM_BYTES`` come
+    from the heap and the heap is trimmed only above ``TRIM_FROM_BYTES``: a job keeps its peak memory until it
+    exits. Where memory lies never changes a result (torch aligns every buffer to 64 bytes either way)."""
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -1,10 +1,10 @@
 """The figure driver and the plotting helpers the studies share (png and pdf, from Parquet tables only).
 
-Figure ``FIG`` of study ``STUDY`` is drawn by ``fig_FIG(tables, plot) ->
-Figure`` in ``ltpipe.studies.STUDY.figures`` (the registry's convention);
-``plot`` is that figure's own settings from the config (size, dpi, context,
-palette), so editing them reruns only that figure, and a study's figure code
-is an input of that study's figures only.
+Figure ``FIG`` of experiment ``EXP`` of study ``STUDY`` is drawn by
+``fig_FIG(tables, plot) -> Figure`` in ``ltpipe.studies.STUDY.EXP.figure`` (the
+registry's convention); ``plot`` is that figure's own settings from the config
+(size, dpi, context, palette), so editing them reruns only that figure, and an
+experiment's figure code is an input of that experiment's figures only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from matplotlib.patches import Patch, Rectangle
 from ltpipe.studies import study_function
 from ltpipe.tables import read_table
 
-__all__ = ["CAPPED_HATCH", "draw", "heatmap", "panels", "setup"]
+__all__ = ["CAPPED_HATCH", "draw", "eta_title", "heatmap", "panels", "setup"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ def panels(plot: dict[str, Any], n: int) -> tuple[plt.Figure, list[plt.Axes]]:
         1, n, figsize=(plot.get("width", 4.0) * n, plot.get("height", 3.0)), layout="constrained", squeeze=False
     )
     return fig, list(axes[0])
+
+
+def eta_title(base: str, eta: float, many: bool) -> str:
+    """A panel's title: ``base``, with its step size when the figure has a panel per step size."""
+    return f"{base}, η = {eta:g}" if many and np.isfinite(eta) else base
 
 
 def heatmap(
@@ -94,10 +99,15 @@ def heatmap(
 
 
 def draw(
-    study: str, figure_id: str, tables: dict[str, pd.DataFrame], plot: dict[str, Any], outputs: Sequence[str]
+    study: str,
+    exp: str,
+    figure_id: str,
+    tables: dict[str, pd.DataFrame],
+    plot: dict[str, Any],
+    outputs: Sequence[str],
 ) -> None:
     """Draw one figure and save it to every path in ``outputs`` (format from the suffix)."""
-    fig = study_function(study, "figures", f"fig_{figure_id}")(tables, plot)
+    fig = study_function(study, exp, "figure", f"fig_{figure_id}")(tables, plot)
     for out in outputs:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=plot.get("dpi", 200))
@@ -107,7 +117,8 @@ def draw(
 def main(argv: Sequence[str] | None = None) -> None:
     """ltpipe figure: draw one figure from its tables (NAME=PATH.parquet)."""
     parser = argparse.ArgumentParser(prog="ltpipe figure", description=main.__doc__)
-    parser.add_argument("--study", required=True, help="the study whose figures module draws it, e.g. zhang2021")
+    parser.add_argument("--study", required=True, help="the study of its experiment, e.g. zhang2021")
+    parser.add_argument("--exp", required=True, help="the experiment whose figure module draws it, e.g. z3")
     parser.add_argument("--id", required=True, help="the figure id, e.g. z3_a")
     parser.add_argument("--plot", default="{}", help="the figure's plot settings as JSON")
     parser.add_argument("--out", action="append", required=True, help="an output path (repeat for png and pdf)")
@@ -117,5 +128,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     for item in args.tables:
         name, _, path = item.partition("=")
         tables[name] = read_table(path)
-    draw(args.study, args.id, tables, json.loads(args.plot), args.out)
+    draw(args.study, args.exp, args.id, tables, json.loads(args.plot), args.out)
     log.info("wrote %s", ", ".join(args.out))

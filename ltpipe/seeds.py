@@ -8,9 +8,12 @@ global RNG state, job order or the number of cores.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported by torch_generator only, so the workflow's process never loads it
+    import torch
 
 __all__ = ["derive_seed", "numpy_generator", "seed_sequence", "torch_generator"]
 
@@ -51,6 +54,8 @@ def torch_generator(seed: int, *key: object) -> torch.Generator:
     Draws are made on the CPU and then moved, so a seed gives the same numbers
     on every device.
     """
+    import torch
+
     gen = torch.Generator(device="cpu")
     gen.manual_seed(derive_seed(seed, *key))
     return gen

@@ -205,10 +205,16 @@ def test_stop_cause_is_converged_capped_or_diverged():
 def test_a_trial_at_the_cap_is_stalled_when_its_steps_stopped_shrinking():
     one = torch.zeros(4)
     res = AGDResult(
-        W=one, iterations=one, rel_error=one, rel_change=one, success=one.bool(), history=None,
-        diverged=torch.tensor([True, False, False, False]), converged=torch.tensor([False, True, False, False]),
+        W=one,
+        iterations=one,
+        rel_error=one,
+        rel_change=one,
+        success=one.bool(),
+        history=None,
+        diverged=torch.tensor([True, False, False, False]),
+        converged=torch.tensor([False, True, False, False]),
         step_ratio=torch.tensor([float("nan"), 0.5, 0.999, 1.3]),
-    )  # fmt: skip
+    )
     assert res.stop() == ["diverged", "converged", "capped", "stalled"]
 
 

@@ -8,8 +8,11 @@ import pytest
 
 from ltpipe.analysis import linear_fit, n_needed, radius
 from ltpipe.claims import evaluate
-from ltpipe.studies.zhang2021.claims import claims_z2, claims_z3, claims_z4, claims_z5
-from ltpipe.studies.zhang2021.trials import fit_rates
+from ltpipe.studies.zhang2021.z2.claims import claims as claims_z2
+from ltpipe.studies.zhang2021.z3.claims import claims as claims_z3
+from ltpipe.studies.zhang2021.z3.rates import fit_rates
+from ltpipe.studies.zhang2021.z4.claims import claims as claims_z4
+from ltpipe.studies.zhang2021.z5.claims import claims as claims_z5
 
 
 def geometric_curve(nu, start=0.1, iters=400, floor=1e-9, r=9, beta=0.2, trial=0):
@@ -111,8 +114,9 @@ def test_n_needed_and_claims_z4():
     assert need["n_needed"].tolist() == [200, 350, 450, 600]
     rows = {c["id"]: c for c in claims_z4({"trials": trials}, {"min_r2": 0.9, "max_capped": 0.05})}
     assert all(c["verdict"] == "pass" for c in rows.values())
-    assert set(rows) == {f"z4.{k}[eta=0.5]" for k in ("transition_visible", "n_needed_increases",
-                                                       "n_needed_linear", "budget")}  # fmt: skip
+    assert set(rows) == {
+        f"z4.{k}[eta=0.5]" for k in ("transition_visible", "n_needed_increases", "n_needed_linear", "budget")
+    }
 
 
 def test_n_needed_leaves_out_trials_capped_short_of_success():
@@ -168,8 +172,17 @@ def z5_table(eta=0.5):
         for r in (9, 16, 25, 36):
             for t in range(3):
                 err = level * 0.3 * np.sqrt(r)
-                rows.append({"r": r, "noise_level": level, "eta": eta, "trial": t, "rel_error": err,
-                             "stop": "converged", "stop_floor": err * 1e-3})  # fmt: skip
+                rows.append(
+                    {
+                        "r": r,
+                        "noise_level": level,
+                        "eta": eta,
+                        "trial": t,
+                        "rel_error": err,
+                        "stop": "converged",
+                        "stop_floor": err * 1e-3,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

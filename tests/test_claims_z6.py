@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import by_id, scaled
 
-from ltpipe.studies.zhang2021.claims import claims_z6
+from ltpipe.studies.zhang2021.z6.claims import claims as claims_z6
 
 Z6_CLAIMS = {"min_fall": 2.0, "min_rise": 10.0, "min_order": 0.8, "high_factor": 3.0, "max_capped": 0.05}
 # falls to its least error at round 7 (the last with >= r*/d = 0.2 left), then rises sharply
@@ -21,8 +21,19 @@ def z6_rounds(curves, remaining=None, r_star=20, d=100, trials=2, stop="converge
         for t in range(trials):
             spread = 1.0 + (0.1 if t % 2 else -0.1) if trials > 1 else 1.0
             for k, (rem, err) in enumerate(zip(left, curve, strict=True)):
-                rows.append({"n_samples": n, "trial": t, "round": k, "remaining": rem, "test_error": err * spread,
-                             "teacher_kept": 0.5, "r_star": r_star, "d": d, "stop": stop})  # fmt: skip
+                rows.append(
+                    {
+                        "n_samples": n,
+                        "trial": t,
+                        "round": k,
+                        "remaining": rem,
+                        "test_error": err * spread,
+                        "teacher_kept": 0.5,
+                        "r_star": r_star,
+                        "d": d,
+                        "stop": stop,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -73,8 +84,11 @@ def test_z6_values_by_hand():
     # rounds 0..2: errors strictly decrease with N -> Spearman -1 each
     assert rows["z6.larger_n_lower"]["value"] == pytest.approx(1.0)
     assert [rows[k]["verdict"] for k in ("z6.falls", "z6.rises", "z6.larger_n_lower", "z6.smallest_n_high")] == [
-        "pass", "fail", "pass", "pass",
-    ]  # fmt: skip
+        "pass",
+        "fail",
+        "pass",
+        "pass",
+    ]
 
 
 def test_z6_falls_ignores_errors_below_r_star():

@@ -7,10 +7,16 @@ import pandas as pd
 import pytest
 from conftest import by_id
 
-from ltpipe.studies.zhang2021.claims import claims_z7
+from ltpipe.studies.zhang2021.z7.claims import claims as claims_z7
 
-Z7_CLAIMS = {"moderate": [0.2, 0.6], "se_margin": 2.0, "min_rise": 0.0, "min_drop": 0.01, "min_gain": 0.0,
-             "min_control_gap": 0.0}  # fmt: skip
+Z7_CLAIMS = {
+    "moderate": [0.2, 0.6],
+    "se_margin": 2.0,
+    "min_rise": 0.0,
+    "min_drop": 0.01,
+    "min_gain": 0.0,
+    "min_control_gap": 0.0,
+}
 # round k leaves 0.8^k: rounds 3..7 (51% to 21%) are moderate, rounds 8 and 9 (17%, 13%) sparse
 MODERATE, SPARSE = range(3, 8), (8, 9)
 # rises from 0.90 (dense) to a moderate mean of 0.92, drops to 0.70 in the last round
@@ -30,8 +36,18 @@ def z7_rounds(curves, arch="lenet5", mode="imp", shifts=SPREAD, where=MODERATE, 
             for k, acc in enumerate(curve):
                 s = shift if k in where else 0.0
                 at_best = (best_val[n][k] if best_val else acc) + s
-                rows.append({"arch": arch, "mode": mode, "n_samples": n, "trial": t, "round": k,
-                             "remaining": 0.8**k, "test_acc": acc + s, "test_acc_at_best_val": at_best})  # fmt: skip
+                rows.append(
+                    {
+                        "arch": arch,
+                        "mode": mode,
+                        "n_samples": n,
+                        "trial": t,
+                        "round": k,
+                        "remaining": 0.8**k,
+                        "test_acc": acc + s,
+                        "test_acc_at_best_val": at_best,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -48,9 +64,12 @@ def test_z7_all_pass_with_a_weaker_random_control():
     control = z7_rounds({3000: [a - 0.05 for a in imp[3000]]}, mode="random", shifts=(0.01, 0.0, -0.01), where=SPARSE)
     rows = z7(z7_rounds(imp), control)
     assert set(rows) == {
-        "z7.rises[lenet5]", "z7.rises_at_best_val[lenet5]", "z7.drops[lenet5]", "z7.larger_n_higher[lenet5]",
+        "z7.rises[lenet5]",
+        "z7.rises_at_best_val[lenet5]",
+        "z7.drops[lenet5]",
+        "z7.larger_n_higher[lenet5]",
         "z7.beats_random[lenet5,N=3000]",
-    }  # fmt: skip
+    }
     assert all(r["verdict"] == "pass" and r["op"] == ">" for r in rows.values())
     # per trial: moderate mean 0.92 + shift - dense 0.90; mean 0.02, bound 0.02 - 2 SE
     assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(0.02 - 2 * SE)

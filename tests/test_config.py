@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ltpipe.config import ConfigError, resolve_device, validate
+from ltpipe.config import ConfigError, resolve_device
+from ltpipe.schema import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,7 +194,7 @@ def test_a_job_stopped_by_its_device_setting_exits_with_the_message(monkeypatch,
     monkeypatch.setattr("ltpipe.config.cuda_present", lambda: False)
     out = tmp_path / "x.parquet"
     args = ["--config", "{}", "--device", "cuda", "--gpus", "1", "--seed", "0", "--out", str(out)]
-    code = main(["pensia2020-pl-trials", *args])
+    code = main(["pl-trials", *args])
     assert code == 2 and not out.exists()
     assert "no CUDA device is available" in capsys.readouterr().err
 
@@ -260,8 +261,9 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 20)
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory tunes glibc's allocator only")
 def test_a_job_keeps_freed_memory_so_steps_do_not_touch_new_pages():
     def faults(mode):
-        out = subprocess.run([sys.executable, "-c", FREE_AND_ALLOCATE, mode], capture_output=True, text=True,
-                             check=True, cwd=ROOT)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", FREE_AND_ALLOCATE, mode], capture_output=True, text=True, check=True, cwd=ROOT
+        )
         return int(out.stdout)
 
     # 12 buffers of 7 MB are 20,500 pages: glibc's defaults hand them back to the kernel at each free, so each

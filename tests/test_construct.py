@@ -14,11 +14,11 @@ import torch
 
 from ltpipe.engines.construct import build, dense_random, random_target, single_weight, sup_ball
 from ltpipe.engines.subsetsum import brute_force
-from ltpipe.studies.malach2020.claims import claims_mw
-from ltpipe.studies.malach2020.figures import fig_mw
-from ltpipe.studies.pensia2020.claims import claims_pc
-from ltpipe.studies.pensia2020.figures import fig_pc_mw
-from ltpipe.studies.pensia2020.pc import network_rows, single_rows
+from ltpipe.studies.malach2020.mw.claims import claims as claims_mw
+from ltpipe.studies.malach2020.mw.figure import fig_mw
+from ltpipe.studies.pensia2020.pc.claims import claims as claims_pc
+from ltpipe.studies.pensia2020.pc.figure import fig_pc_mw
+from ltpipe.studies.pensia2020.pc.job import network_rows, single_rows
 
 PLOT = {"width": 3, "height": 2.5, "dpi": 50}
 
@@ -186,8 +186,10 @@ def test_tables_share_random_networks_and_targets():
     assert len(single) == 5 * 2 * (3 + 3)
     same = single[single["n"] == 4].pivot_table(index=["trial", "target"], columns="construction", values="seed")
     assert (same["pc"] == same["mw"]).all()  # the same random g at the same n
-    assert (single.groupby(["construction", "n", "trial"])["random_weights"].first().index.get_level_values("n")
-            * 4 == single.groupby(["construction", "n", "trial"])["random_weights"].first()).all()  # fmt: skip
+    assert (
+        single.groupby(["construction", "n", "trial"])["random_weights"].first().index.get_level_values("n") * 4
+        == single.groupby(["construction", "n", "trial"])["random_weights"].first()
+    ).all()
     net = network_rows(PC, MW, 5)
     assert len(net) == 2 * (2 + 3)
     assert (net["error"] >= net["error_sampled"]).all()
@@ -206,8 +208,16 @@ def curve_tables(pc_error, mw_error, pc_n=(4, 8, 12, 16, 20, 24), mw_n=(2, 8, 32
     for cons, grid, fn in (("pc", pc_n, pc_error), ("mw", mw_n, mw_error)):
         for n in grid:
             for t in range(3):
-                rows.append({"construction": cons, "target": "depth2", "n": n, "trial": t,
-                             "error": fn(n) * (1 + 0.01 * t), "params_random": 2 * n * 8 * 16})  # fmt: skip
+                rows.append(
+                    {
+                        "construction": cons,
+                        "target": "depth2",
+                        "n": n,
+                        "trial": t,
+                        "error": fn(n) * (1 + 0.01 * t),
+                        "params_random": 2 * n * 8 * 16,
+                    }
+                )
     net = pd.DataFrame(rows)
     single = net.assign(random_weights=4 * net["n"]).drop(columns=["params_random", "target"])
     return {"single": single, "network": net}
@@ -223,8 +233,11 @@ C = {"min_r2": 0.9, "max_acc_drop": 0.5}
 def test_claims_pass_on_exponential_pc_and_power_law_mw():
     tables = curve_tables(lambda n: 2.0 ** (-n / 2), lambda n: 1.0 / n)
     v = verdicts(claims_pc(tables, C))
-    assert v == {f"pc.{c}[part={p}]": "pass" for c in ("exponential", "beats_power", "width_log", "fewer_weights")
-                 for p in ("single", "network:depth2")}  # fmt: skip
+    assert v == {
+        f"pc.{c}[part={p}]": "pass"
+        for c in ("exponential", "beats_power", "width_log", "fewer_weights")
+        for p in ("single", "network:depth2")
+    }
     assert set(verdicts(claims_mw(tables, C)).values()) == {"pass"}
 
 
@@ -247,7 +260,7 @@ def test_claims_fail_when_the_laws_are_swapped():
 
 
 def test_width_needed_reads_the_curve():
-    from ltpipe.studies.pensia2020.claims import width_needed
+    from ltpipe.studies.pensia2020.pc.laws import width_needed
 
     curve = pd.DataFrame({"n": [4, 8, 12, 16], "error": [0.5, 0.05, 0.02, 0.001]})
     w = width_needed(curve)
@@ -266,9 +279,22 @@ def test_fewer_weights_fails_when_pc_needs_more():
 
 @pytest.mark.parametrize(("pruned_acc", "verdict"), [(0.951, "pass"), (0.90, "fail")])
 def test_ps_accuracy_claims(pruned_acc, verdict):
-    ps = pd.DataFrame([{"construction": c, "target": "ps", "n": n, "error": 1.0 / n, "params_random": 100 * n,
-                        "params_kept": 10 * n, "target_acc": 0.953, "pruned_acc": pruned_acc if n == 24 else 0.5,
-                        "agreement": 0.99} for c, n in itertools.product(("pc", "mw"), (8, 16, 24))])  # fmt: skip
+    ps = pd.DataFrame(
+        [
+            {
+                "construction": c,
+                "target": "ps",
+                "n": n,
+                "error": 1.0 / n,
+                "params_random": 100 * n,
+                "params_kept": 10 * n,
+                "target_acc": 0.953,
+                "pruned_acc": pruned_acc if n == 24 else 0.5,
+                "agreement": 0.99,
+            }
+            for c, n in itertools.product(("pc", "mw"), (8, 16, 24))
+        ]
+    )
     tables = {**curve_tables(lambda n: 2.0 ** (-n / 2), lambda n: 1.0 / n), "ps": ps}
     assert verdicts(claims_pc(tables, C))["pc.ps_accuracy"] == verdict
     assert verdicts(claims_mw(tables, C))["mw.ps_accuracy"] == verdict

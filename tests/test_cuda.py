@@ -56,8 +56,16 @@ def test_agd_on_cuda_matches_the_per_trial_numpy_reference(layout, beta, partiti
     seeds, p = make_problems()
     W0 = ball_init(seeds, p.target, p.mask, 0.5)
     on = [t.cuda() for t in (p.X, p.y, p.mask, W0, p.target)]
-    res = run_agd(*on, eta=0.5, beta=beta, max_iter=25, tol=0.0, data_mode="partition" if partitions else "full",
-                  partitions=max(partitions, 1), layout=layout)  # fmt: skip
+    res = run_agd(
+        *on,
+        eta=0.5,
+        beta=beta,
+        max_iter=25,
+        tol=0.0,
+        data_mode="partition" if partitions else "full",
+        partitions=max(partitions, 1),
+        layout=layout,
+    )
     assert (res.iterations == 25).all()
     for b in range(p.batch):
         ref = reference_agd(p.X[b], p.y[b], p.mask[b], W0[b], 0.5, beta, 25, partitions)
@@ -86,16 +94,29 @@ def test_stacked_training_on_cuda_equals_each_network_alone(arch):
     models = [m.cuda() for m in nets(arch, 3, prune=True)]
     net = StackedNet(models)
     together: list[list[float]] = []
-    train_stacked(net, x, y, rows, cfg, generators=[torch.Generator().manual_seed(s) for s in seeds],
-                  on_epoch=lambda e, loss: together.append(loss))  # fmt: skip
+    train_stacked(
+        net,
+        x,
+        y,
+        rows,
+        cfg,
+        generators=[torch.Generator().manual_seed(s) for s in seeds],
+        on_epoch=lambda e, loss: together.append(loss),
+    )
     net.write_back(models)
     for i, m in enumerate(nets(arch, 3, prune=True)):
         m = m.cuda()
         own: list[float] = []
         pruner = Pruner(m, rate=0.3, output_rate=0.2)  # the masks are already installed; only apply() is used
         data = {"x_train": x[rows[i]], "y_train": y[rows[i]]}
-        train_epochs(m, data, cfg, pruner=pruner, generator=torch.Generator().manual_seed(seeds[i]),
-                     on_epoch=lambda e, loss, own=own: own.append(loss))  # fmt: skip
+        train_epochs(
+            m,
+            data,
+            cfg,
+            pruner=pruner,
+            generator=torch.Generator().manual_seed(seeds[i]),
+            on_epoch=lambda e, loss, own=own: own.append(loss),
+        )
         np.testing.assert_allclose([epoch[i] for epoch in together], own, rtol=1e-5, atol=1e-6)
         for name in net.prunable:  # pruned weights stayed exactly zero
             assert (models[i].get_parameter(name)[net.masks[name][i] == 0] == 0).all()

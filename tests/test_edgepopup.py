@@ -22,8 +22,8 @@ from ltpipe.engines.supermask import (
 )
 from ltpipe.engines.train import train_epochs
 from ltpipe.seeds import torch_generator
-from ltpipe.studies.pensia2020 import pe
-from ltpipe.studies.pensia2020.claims import claims_pe
+from ltpipe.studies.pensia2020.pe import job as pe
+from ltpipe.studies.pensia2020.pe.claims import claims as claims_pe
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -84,8 +84,15 @@ def test_frozen_weights_never_change_in_training(tmp_path, variant):
     model, _ = pe.build_network("lenet5", variant, keep=0.3, r=2, hidden=8, seed=3)
     frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.endswith("_scores")}
     scores = {k: v.clone() for k, v in model.state_dict().items() if k.endswith("_scores")}
-    cfg = {"epochs": 2, "batch_size": 32, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
-           "schedule": "cosine"}  # fmt: skip
+    cfg = {
+        "epochs": 2,
+        "batch_size": 32,
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "cosine",
+    }
     train_epochs(model, data, cfg, generator=gen(6))
     after = model.state_dict()
     assert frozen and all(torch.equal(after[k], v) for k, v in frozen.items())
@@ -156,8 +163,18 @@ def test_networks_are_seeded_and_both_structures_share_theirs():
 
 
 def runs_table(rows):
-    cols = ["network", "variant", "relu", "keep", "trial", "epochs", "params_total", "params_kept", "val_acc",
-            "test_acc"]  # fmt: skip
+    cols = [
+        "network",
+        "variant",
+        "relu",
+        "keep",
+        "trial",
+        "epochs",
+        "params_total",
+        "params_kept",
+        "val_acc",
+        "test_acc",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -176,9 +193,22 @@ def test_select_budgets_by_validation_beside_the_papers_max():
 
 def test_a_killed_job_resumes_with_the_same_rows(tmp_path, monkeypatch):
     write_tiny_mnist(tmp_path / "mnist")
-    cfg = {"r": 2, "hidden": 8, "keep": [0.2, 0.6], "epochs": [1, 2], "lr": 0.1, "n_samples": 100,
-           "val_fraction": 0.2, "trials": 1, "batch_size": 32, "optimizer": "sgd", "momentum": 0.9,
-           "weight_decay": 5e-4, "schedule": "cosine", "conv": "frozen"}  # fmt: skip
+    cfg = {
+        "r": 2,
+        "hidden": 8,
+        "keep": [0.2, 0.6],
+        "epochs": [1, 2],
+        "lr": 0.1,
+        "n_samples": 100,
+        "val_fraction": 0.2,
+        "trials": 1,
+        "batch_size": 32,
+        "optimizer": "sgd",
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "cosine",
+        "conv": "frozen",
+    }
     args = {"network": "fc2", "variant": "structure-relu", "seed": 3}
     whole = pe.run_job(cfg, str(tmp_path / "mnist"), **args)
     assert len(whole) == 4 and list(whole["keep"]) == [0.2, 0.2, 0.6, 0.6] and whole["relu"].all()
@@ -206,19 +236,44 @@ def test_a_killed_job_resumes_with_the_same_rows(tmp_path, monkeypatch):
     assert list(other["keep"]) == [0.6, 0.6]
 
 
-THRESHOLDS = {"small_keep": 0.05, "min_relu_gap": 0.0, "max_wide_gap": 3.0, "approach_max_keep": 0.5,
-              "min_order": 0.8, "max_baseline_gap": 5.0}  # fmt: skip
+THRESHOLDS = {
+    "small_keep": 0.05,
+    "min_relu_gap": 0.0,
+    "max_wide_gap": 3.0,
+    "approach_max_keep": 0.5,
+    "min_order": 0.8,
+    "max_baseline_gap": 5.0,
+}
 
 
 def selected_table(acc: dict[str, dict[float, float]], baseline: float = 0.98) -> pd.DataFrame:
     """A hand-built ``selected`` table for fc2: accuracy (fraction) per variant and keep, one trial."""
     rows = [
-        {"network": "fc2", "variant": v, "relu": v == "structure-relu", "keep": k, "trial": 0,
-         "params_total": 1000, "params_kept": int(1000 * k), "test_acc_selected": a}
-        for v, by_keep in acc.items() for k, a in by_keep.items()
-    ]  # fmt: skip
-    rows.append({"network": "fc2", "variant": "baseline", "relu": False, "keep": 1.0, "trial": 0,
-                 "params_total": 200, "params_kept": 200, "test_acc_selected": baseline})  # fmt: skip
+        {
+            "network": "fc2",
+            "variant": v,
+            "relu": v == "structure-relu",
+            "keep": k,
+            "trial": 0,
+            "params_total": 1000,
+            "params_kept": int(1000 * k),
+            "test_acc_selected": a,
+        }
+        for v, by_keep in acc.items()
+        for k, a in by_keep.items()
+    ]
+    rows.append(
+        {
+            "network": "fc2",
+            "variant": "baseline",
+            "relu": False,
+            "keep": 1.0,
+            "trial": 0,
+            "params_total": 200,
+            "params_kept": 200,
+            "test_acc_selected": baseline,
+        }
+    )
     return pd.DataFrame(rows)
 
 

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from ltpipe.plotting import CAPPED_HATCH
-from ltpipe.studies.zhang2021.figures import fig_z2, fig_z4, fig_z5
+from ltpipe.studies.zhang2021.z2.figure import fig_z2
+from ltpipe.studies.zhang2021.z4.figure import fig_z4
+from ltpipe.studies.zhang2021.z5.figure import fig_z5
 
 PLOT = {"width": 3, "height": 2.5, "dpi": 50}
 
@@ -23,8 +25,16 @@ def grid_table(axis, values, capped_cells, eta):
         for v in values:
             for t in range(4):
                 capped = (r, v) in capped_cells and t < 3
-                rows.append({"r": r, axis: v, "eta": eta, "trial": t, "success": not capped and v <= 2 * r,
-                             "stop": "capped" if capped else "converged"})  # fmt: skip
+                rows.append(
+                    {
+                        "r": r,
+                        axis: v,
+                        "eta": eta,
+                        "trial": t,
+                        "success": not capped and v <= 2 * r,
+                        "stop": "capped" if capped else "converged",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -56,8 +66,17 @@ def test_z5_marks_capped_points_and_draws_the_stop_floor():
         for r in (9, 16, 25):
             for t in range(3):
                 capped = r == 25 and level == 1e-4
-                rows.append({"r": r, "noise_level": level, "eta": 2.5, "trial": t, "rel_error": level * np.sqrt(r),
-                             "stop": "capped" if capped else "converged", "stop_floor": 1e-9})  # fmt: skip
+                rows.append(
+                    {
+                        "r": r,
+                        "noise_level": level,
+                        "eta": 2.5,
+                        "trial": t,
+                        "rel_error": level * np.sqrt(r),
+                        "stop": "capped" if capped else "converged",
+                        "stop_floor": 1e-9,
+                    }
+                )
     figure = fig_z5({"trials": pd.DataFrame(rows)}, PLOT)
     ax = figure.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]

@@ -18,10 +18,11 @@ from ltpipe.engines.models import ARCHITECTURES, build
 from ltpipe.engines.prune import Pruner, prunable_layers, rewind, snapshot
 from ltpipe.engines.train import seeded_init, train_epochs
 from ltpipe.seeds import torch_generator
-from ltpipe.studies.zhang2021 import z6 as teacher_imp
-from ltpipe.studies.zhang2021 import z7 as mnist_imp
-from ltpipe.studies.zhang2021.z6 import run_z6
-from ltpipe.studies.zhang2021.z7 import run_imp
+from ltpipe.studies.zhang2021.z6 import job as teacher_imp
+from ltpipe.studies.zhang2021.z6.job import run_z6
+from ltpipe.studies.zhang2021.z7 import imp as mnist_imp
+from ltpipe.studies.zhang2021.z7 import job as z7_entry
+from ltpipe.studies.zhang2021.z7.imp import run_imp
 from ltpipe.tables import read_table
 
 ARCH = "lenet-300-100"
@@ -458,11 +459,31 @@ def test_reinit_control_never_prunes_itself(data, monkeypatch):
 
 def z7_job(root, out, modes, cfg, *extra):
     files = [str(mnist.raw_dir(root) / name) for name in mnist.FILES.values()]
-    mnist_imp.z7_main([
-        "--config", json.dumps(cfg), "--seed", "3", "--mnist", *files, "--arch", ARCH, "--modes", *modes,
-        "--n-samples", "150", "--device", "cpu", *extra, "--epochs-out", str(out / "epochs.parquet"),
-        "--rounds-out", str(out / "rounds.parquet"), "--masks-out", str(out / "masks.pt"),
-    ])  # fmt: skip
+    z7_entry.z7_main(
+        [
+            "--config",
+            json.dumps(cfg),
+            "--seed",
+            "3",
+            "--mnist",
+            *files,
+            "--arch",
+            ARCH,
+            "--modes",
+            *modes,
+            "--n-samples",
+            "150",
+            "--device",
+            "cpu",
+            *extra,
+            "--epochs-out",
+            str(out / "epochs.parquet"),
+            "--rounds-out",
+            str(out / "rounds.parquet"),
+            "--masks-out",
+            str(out / "masks.pt"),
+        ]
+    )
     return read_table(out / "epochs.parquet"), read_table(out / "rounds.parquet"), torch.load(out / "masks.pt")
 
 
@@ -485,7 +506,7 @@ def test_z7_job_trains_every_run_of_its_n_and_reinit_takes_the_imp_masks(mnist_r
     # the controls share IMP's seed per trial (same data, initialisation and batches): run one alone and compare
     seeds = rounds.groupby("trial")["seed"].nunique()
     assert (seeds == 1).all()
-    data = prepare_data(mnist_root, 150, 0.2, mnist_imp.derive_seed(3, "zhang2021", "z7", "data", 150, 1))
+    data = prepare_data(mnist_root, 150, 0.2, z7_entry.derive_seed(3, "zhang2021", "z7", "data", 150, 1))
     seed = int(rounds.loc[rounds["trial"] == 1, "seed"].iloc[0])
     _, alone, _ = run_imp(cfg, data, arch=ARCH, mode="random", seed=seed)
     mine = rounds[(rounds["mode"] == "random") & (rounds["trial"] == 1)]

@@ -13,12 +13,13 @@ import pytest
 import yaml
 from conftest import write_idx, write_tiny_mnist
 
-from ltpipe.config import ConfigError, validate
+from ltpipe.config import ConfigError
 from ltpipe.data.mnist import MnistError
 from ltpipe.engines.random_features import features, fit_readout, neuron_prune, random_network, relative_error
-from ltpipe.studies.malach2020.claims import claims_mn
-from ltpipe.studies.malach2020.figures import fig_mn
-from ltpipe.studies.malach2020.mn import mnist_rows, neuron_rows, weight_pruning_n
+from ltpipe.schema import validate
+from ltpipe.studies.malach2020.mn.claims import claims as claims_mn
+from ltpipe.studies.malach2020.mn.figure import fig_mn
+from ltpipe.studies.malach2020.mn.job import mnist_rows, neuron_rows, weight_pruning_n
 
 
 def test_readout_recovers_a_noise_free_random_features_target():
@@ -107,8 +108,17 @@ def test_weight_pruning_widths_follow_the_theorems():
     assert large["mw"] == 32 * small["mw"]  # polynomial: linear in d
 
 
-NEURON = {"d": [2, 6], "k": 8, "m": 20, "delta": 0.5, "ridge": 1e-2, "n_train": 300, "n_test": 200, "trials": 2,
-          "weight_pruning": {"eps": 0.2, "pc_c": 2, "mw_c": 0.5}}  # fmt: skip
+NEURON = {
+    "d": [2, 6],
+    "k": 8,
+    "m": 20,
+    "delta": 0.5,
+    "ridge": 1e-2,
+    "n_train": 300,
+    "n_test": 200,
+    "trials": 2,
+    "weight_pruning": {"eps": 0.2, "pc_c": 2, "mw_c": 0.5},
+}
 
 
 def test_neuron_rows_cover_every_method_and_are_reproducible():
@@ -124,8 +134,16 @@ def test_neuron_rows_cover_every_method_and_are_reproducible():
 
 def test_mnist_rows_two_digits(tmp_path):
     write_tiny_mnist(tmp_path)
-    cfg = {"digits": [0, 1], "n_train": 20, "n_test": None, "k": [4, 8], "m": 5, "delta": 0.5, "ridge": 1e-2,
-           "trials": 1}  # fmt: skip
+    cfg = {
+        "digits": [0, 1],
+        "n_train": 20,
+        "n_test": None,
+        "k": [4, 8],
+        "m": 5,
+        "delta": 0.5,
+        "ridge": 1e-2,
+        "trials": 1,
+    }
     df = mnist_rows(cfg, str(tmp_path), 1)
     assert set(df["method"]) == {"neuron_pruning", "random_features"}
     assert (df["d"] == 784).all() and len(df) == 4
@@ -143,12 +161,32 @@ def mn_table(np_err, rf_err, pc_err, mw_err, ds=(2, 4, 8, 16), ks=(25, 50, 100))
     rows = []
     for i, d in enumerate(ds):
         for method, err in (("neuron_pruning", np_err), ("random_features", rf_err), ("pc", pc_err), ("mw", mw_err)):
-            rows += [{"task": "neuron", "d": d, "k": 32, "method": method, "trial": t, "test_error": err(i),
-                      "train_error": err(i)} for t in range(2)]  # fmt: skip
+            rows += [
+                {
+                    "task": "neuron",
+                    "d": d,
+                    "k": 32,
+                    "method": method,
+                    "trial": t,
+                    "test_error": err(i),
+                    "train_error": err(i),
+                }
+                for t in range(2)
+            ]
     for i, k in enumerate(ks):
         for method, err in (("neuron_pruning", np_err), ("random_features", rf_err)):
-            rows += [{"task": "mnist", "d": 784, "k": k, "method": method, "trial": t, "test_error": err(i),
-                      "train_error": err(i)} for t in range(2)]  # fmt: skip
+            rows += [
+                {
+                    "task": "mnist",
+                    "d": 784,
+                    "k": k,
+                    "method": method,
+                    "trial": t,
+                    "test_error": err(i),
+                    "train_error": err(i),
+                }
+                for t in range(2)
+            ]
     return {"trials": pd.DataFrame(rows)}
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from ltpipe.data import mnist, mnist_subsets
+from ltpipe.data import mnist, mnist_node, mnist_subsets
 from ltpipe.data.mnist import FILES, MnistError
 
 N_TRAIN, N_TEST = 50, 20
@@ -57,8 +57,8 @@ def offline(monkeypatch):
         calls.append("probe")
         raise MnistError("no MNIST mirror answers:\n  - [Errno -2] Name or service not known")
 
-    monkeypatch.setattr(mnist, "_fetch", fail)
-    monkeypatch.setattr(mnist, "_probe", no_answer)
+    monkeypatch.setattr(mnist_node, "_fetch", fail)
+    monkeypatch.setattr(mnist_node, "_probe", no_answer)
     return calls
 
 
@@ -226,7 +226,7 @@ def test_verify_checksums_catch_corruption_the_format_check_cannot(tiny, monkeyp
 def test_missing_files_offline_one_error_naming_all(tmp_path, offline):
     root = tmp_path / "nowhere"
     with pytest.raises(MnistError) as err:
-        mnist.ensure(root, verify_checksums=True)
+        mnist_node.ensure(root, verify_checksums=True)
     msg = str(err.value)
     assert all(name in msg for name in FILES.values())
     assert str(mnist.raw_dir(root).resolve()) in msg and "data.mnist.root" in msg
@@ -238,7 +238,7 @@ def test_only_missing_files_are_fetched(tiny, offline):
     root, _ = tiny
     (mnist.raw_dir(root) / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(MnistError) as err:
-        mnist.ensure(root, verify_checksums=False)
+        mnist_node.ensure(root, verify_checksums=False)
     assert offline and all(url.endswith("/t10k-labels-idx1-ubyte.gz") for url in offline)
     assert "missing: t10k-labels-idx1-ubyte " in str(err.value)
     assert "train-images-idx3-ubyte:" not in str(err.value)
@@ -248,13 +248,13 @@ def test_no_download_never_fetches(tiny, offline):
     root, _ = tiny
     (mnist.raw_dir(root) / "train-images-idx3-ubyte").unlink()
     with pytest.raises(MnistError, match="missing: train-images-idx3-ubyte"):
-        mnist.ensure(root, verify_checksums=False, download=False)
+        mnist_node.ensure(root, verify_checksums=False, download=False)
     assert offline == []
 
 
 def test_present_files_are_not_fetched(tiny, offline):
     root, _ = tiny
-    assert mnist.ensure(root, verify_checksums=False)["n_test"] == N_TEST
+    assert mnist_node.ensure(root, verify_checksums=False)["n_test"] == N_TEST
     assert offline == []
 
 
@@ -269,8 +269,8 @@ def test_download_then_verify(tmp_path, monkeypatch):
         fetched.append((archive, md5))
         write_idx(Path(folder) / archive.removesuffix(".gz"), arrays["train_labels"])
 
-    monkeypatch.setattr(mnist, "_fetch", deliver)
-    assert mnist.ensure(root, verify_checksums=False)["n_train"] == N_TRAIN
+    monkeypatch.setattr(mnist_node, "_fetch", deliver)
+    assert mnist_node.ensure(root, verify_checksums=False)["n_train"] == N_TRAIN
     assert fetched == [("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")]
 
 
@@ -374,8 +374,8 @@ def test_split_validation():
 def test_main_writes_manifest(tiny, caplog):
     root, _ = tiny
     out = root.parent / "out" / "manifest.json"
-    with caplog.at_level("INFO", logger="ltpipe.data.mnist"):
-        mnist.main(["--root", str(root), "--no-verify-checksums", "--out", str(out)])
+    with caplog.at_level("INFO", logger="ltpipe.data.mnist_node"):
+        mnist_node.main(["--root", str(root), "--no-verify-checksums", "--out", str(out)])
     manifest = json.loads(out.read_text())
     assert manifest == {"available": True, "source": "copy", **mnist.verify(root, verify_checksums=False)}
     assert all(info["path"] == f"MNIST/raw/{name}" for name, info in manifest["files"].items())  # never absolute
@@ -388,16 +388,16 @@ def test_main_writes_manifest(tiny, caplog):
 def test_main_fails_clearly_offline(tmp_path, offline):
     out = tmp_path / "manifest.json"
     with pytest.raises(SystemExit) as err:
-        mnist.main(["--root", str(tmp_path / "data"), "--out", str(out)])
+        mnist_node.main(["--root", str(tmp_path / "data"), "--out", str(out)])
     assert "train-images-idx3-ubyte" in str(err.value.code) and not out.exists()
     with pytest.raises(SystemExit):
-        mnist.main(["--root", str(tmp_path / "data"), "--no-download", "--out", str(out)])
+        mnist_node.main(["--root", str(tmp_path / "data"), "--no-download", "--out", str(out)])
     assert not out.exists()
 
 
 def test_main_records_unavailable_data_when_allowed(tmp_path, offline):
     out = tmp_path / "manifest.json"
-    mnist.main(["--root", str(tmp_path / "data"), "--allow-unavailable", "--out", str(out)])
+    mnist_node.main(["--root", str(tmp_path / "data"), "--allow-unavailable", "--out", str(out)])
     manifest = json.loads(out.read_text())
     assert manifest["available"] is False and str((tmp_path / "data").resolve()) in manifest["error"]
     assert all(name in manifest["error"] for name in FILES.values())
@@ -424,26 +424,26 @@ def test_data_root_from_the_four_files_a_manifest_or_the_root(tiny, tmp_path):
 
 
 def test_missing_data_with_a_mirror_that_answers_is_left_to_the_fetch(tmp_path, monkeypatch):
-    monkeypatch.setattr(mnist, "_probe", lambda: None)
-    manifest = mnist.check(tmp_path / "data", verify_checksums=True)
+    monkeypatch.setattr(mnist_node, "_probe", lambda: None)
+    manifest = mnist_node.check(tmp_path / "data", verify_checksums=True)
     assert manifest["source"] == "download" and sorted(manifest["files"]) == sorted(FILES.values())
     assert not (tmp_path / "data").exists()  # the check downloads nothing
 
 
 def test_missing_data_offline_is_unavailable_and_says_why(tmp_path, offline):
     with pytest.raises(MnistError, match="Name or service not known") as err:
-        mnist.check(tmp_path / "data", verify_checksums=True)
+        mnist_node.check(tmp_path / "data", verify_checksums=True)
     assert all(name in str(err.value) for name in FILES.values()) and offline == ["probe"]
     with pytest.raises(MnistError, match="missing"):
-        mnist.check(tmp_path / "data", verify_checksums=True, download=False)
+        mnist_node.check(tmp_path / "data", verify_checksums=True, download=False)
     assert offline == ["probe"]
 
 
 def test_fetch_copies_the_checked_files_verified(tiny, tmp_path):
     root, _ = tiny
-    manifest = mnist.check(root, verify_checksums=False)
+    manifest = mnist_node.check(root, verify_checksums=False)
     dest = tmp_path / "node"
-    got = mnist.fetch(manifest, root, dest)
+    got = mnist_node.fetch(manifest, root, dest)
     assert got["files"] == manifest["files"] and got["n_train"] == N_TRAIN
     for name in FILES.values():
         assert (mnist.raw_dir(dest) / name).read_bytes() == (mnist.raw_dir(root) / name).read_bytes()
@@ -452,13 +452,13 @@ def test_fetch_copies_the_checked_files_verified(tiny, tmp_path):
 
 def test_fetch_refuses_files_changed_since_the_check_and_writes_nothing(tiny, tmp_path):
     root, arrays = tiny
-    manifest = mnist.check(root, verify_checksums=False)
+    manifest = mnist_node.check(root, verify_checksums=False)
     labels = arrays["test_labels"].copy()
     labels[0] = (labels[0] + 1) % 10
     write_idx(mnist.raw_dir(root) / "t10k-labels-idx1-ubyte", labels)
     dest = tmp_path / "node"
     with pytest.raises(MnistError, match="t10k-labels-idx1-ubyte changed since the data were checked"):
-        mnist.fetch(manifest, root, dest)
+        mnist_node.fetch(manifest, root, dest)
     assert list(mnist.raw_dir(dest).iterdir()) == [] and sorted(p.name for p in (dest / "MNIST").iterdir()) == ["raw"]
 
 
@@ -471,17 +471,17 @@ def test_fetch_downloads_into_the_node_and_verifies(tmp_path, monkeypatch):
         key = next(k for k, name in FILES.items() if name == archive.removesuffix(".gz"))
         write_idx(Path(folder) / archive.removesuffix(".gz"), arrays[key])
 
-    monkeypatch.setattr(mnist, "_fetch", deliver)
-    monkeypatch.setattr(mnist, "_probe", lambda: None)
-    manifest = mnist.check(tmp_path / "data", verify_checksums=False)
-    got = mnist.fetch(manifest, tmp_path / "data", tmp_path / "node")
+    monkeypatch.setattr(mnist_node, "_fetch", deliver)
+    monkeypatch.setattr(mnist_node, "_probe", lambda: None)
+    manifest = mnist_node.check(tmp_path / "data", verify_checksums=False)
+    got = mnist_node.fetch(manifest, tmp_path / "data", tmp_path / "node")
     assert sorted(fetched) == sorted(f"{n}.gz" for n in FILES.values()) and got["n_test"] == N_TEST
     assert not (tmp_path / "data").exists()
 
 
 def test_fetch_main_of_unavailable_data_fails_with_the_reason(tmp_path, offline):
     out = tmp_path / "manifest.json"
-    mnist.main(["--root", str(tmp_path / "data"), "--allow-unavailable", "--out", str(out)])
+    mnist_node.main(["--root", str(tmp_path / "data"), "--allow-unavailable", "--out", str(out)])
     with pytest.raises(SystemExit, match="MNIST is unavailable"):
-        mnist.fetch_main(["--manifest", str(out), "--root", str(tmp_path / "data"), "--dest", str(tmp_path / "n")])
+        mnist_node.fetch_main(["--manifest", str(out), "--root", str(tmp_path / "data"), "--dest", str(tmp_path / "n")])
     assert not (tmp_path / "n").exists()

@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 
 from ltpipe.engines.subsetsum import brute_force
-from ltpipe.studies.pensia2020.claims import claims_pl, claims_ps
-from ltpipe.studies.pensia2020.figures import fig_pl_a, fig_ps
-from ltpipe.studies.pensia2020.pl import all_sums, coefficients, n_needed, pl_trials, sup_error
-from ltpipe.studies.pensia2020.ps import coefficient_bounds, coefficient_ranges, draw_coefficients
+from ltpipe.studies.pensia2020.pl.claims import claims as claims_pl
+from ltpipe.studies.pensia2020.pl.figure import fig_pl_a
+from ltpipe.studies.pensia2020.pl.job import all_sums, coefficients, n_needed, pl_trials, sup_error
+from ltpipe.studies.pensia2020.ps.claims import claims as claims_ps
+from ltpipe.studies.pensia2020.ps.figure import fig_ps
+from ltpipe.studies.pensia2020.ps.job import coefficient_bounds, coefficient_ranges, draw_coefficients
 
 
 def exact_by_enumeration(a, r):
@@ -93,8 +95,14 @@ def test_pl_trials_is_the_exact_supremum_per_trial():
     cfg = {"distributions": ["uniform", "product"], "n": [3, 8], "trials": 3, "target_range": 0.5}
     df = pl_trials(cfg, 7)
     assert list(df.columns) == [
-        "distribution", "n", "trial", "seed", "target_range", "worst_error", "worst_target",
-    ]  # fmt: skip
+        "distribution",
+        "n",
+        "trial",
+        "seed",
+        "target_range",
+        "worst_error",
+        "worst_target",
+    ]
     assert len(df) == 2 * 2 * 3 and df["seed"].is_unique
     grid = np.linspace(-0.5, 0.5, 201)
     for row in df.itertuples():
@@ -178,11 +186,21 @@ PS_CLAIMS = {"min_within_fraction": 0.999, "max_error_factor": 2, "max_acc_drop"
 def ps_summary(target=None, symmetric=None):
     """Two ranges, two solutions each; ``target``/``symmetric`` override that range's optimal row."""
     base = {
-        "low": -0.39, "high": 0.63, "target_acc": 0.9555, "approx_acc": 0.9550, "max_error": 0.0099,
-        "within_eps": 397000, "n_weights": 397000, "n_coefficients": 21, "kept_total": 3468847,
-        "total_coefficients": 8337000, "solve_seconds": 1.0, "eps": 0.01, "coefficients": "per_weight",
+        "low": -0.39,
+        "high": 0.63,
+        "target_acc": 0.9555,
+        "approx_acc": 0.9550,
+        "max_error": 0.0099,
+        "within_eps": 397000,
+        "n_weights": 397000,
+        "n_coefficients": 21,
+        "kept_total": 3468847,
+        "total_coefficients": 8337000,
+        "solve_seconds": 1.0,
+        "eps": 0.01,
+        "coefficients": "per_weight",
         "n_train": 8000,
-    }  # fmt: skip
+    }
     rows = []
     for name, over in [("target", target or {}), ("symmetric", symmetric or {})]:
         for solution in ("optimal", "sparsest"):

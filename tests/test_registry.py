@@ -1,10 +1,13 @@
-"""The registry agrees with the configs, the schema, the figure and claim functions and the entry points;
-rule code inputs follow imports through subpackages."""
+"""The declarations agree with the configs, the schema, the figure and claim functions, the captions and the
+entry points; each experiment keeps to its own folder; rule code inputs follow imports through subpackages."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,9 @@ import yaml
 
 from ltpipe import registry
 from ltpipe.cli import COMMANDS
+from ltpipe.config import ConfigError
 from ltpipe.studies import study_function
-from ltpipe.studies.zhang2021.figures import fig_z3_a
+from ltpipe.studies.zhang2021.z3.figure import fig_z3_a
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {
@@ -58,27 +62,72 @@ def test_ids_are_unique_and_tables_consistent():
     assert len(set(ids)) == len(ids) and len(set(figs)) == len(figs)
     for e in registry.EXPERIMENTS:
         assert set(e.gathered) <= set(e.tables) and set(e.claims_reads) <= set(e.tables), e.id
-        assert e.figures and e.claims, e.id
+        assert e.figures and e.claims and e.title, e.id
         assert all(c.startswith(f"{e.id}.") and "[" not in c for c in e.claims), e.id
         for f in e.figures:
             assert f.id == e.id or f.id.startswith(f"{e.id}_"), f.id
             assert set(f.tables) <= set(e.tables) and f.tables, f.id
-            assert len(f.caption) > 40 and "\n" not in f.caption, f.id
         assert e.table(e.tables[0]) == f"results/{e.study}/{e.id}/{e.tables[0]}.parquet"
         with pytest.raises(KeyError, match="no table"):
             e.table("nonexistent")
 
 
-def test_figure_and_claim_functions_match_the_registry():
-    for study in studies_in_use():
-        figures = importlib.import_module(f"ltpipe.studies.{study}.figures")
-        claims = importlib.import_module(f"ltpipe.studies.{study}.claims")
-        declared_figs = {f"fig_{f.id}" for e, f in registry.figures() if e.study == study}
-        declared_claims = {f"claims_{e.id}" for e in registry.EXPERIMENTS if e.study == study}
-        defined_figs = {n for n, _ in inspect.getmembers(figures, inspect.isfunction) if n.startswith("fig_")}
-        defined_claims = {n for n, _ in inspect.getmembers(claims, inspect.isfunction) if n.startswith("claims_")}
-        assert defined_figs == declared_figs, study
-        assert defined_claims == declared_claims, study
+def test_one_experiment_one_folder_one_name():
+    """The folder holds the declaration, the figure(s), the claims and the job(s); the name is the same in the
+    config key, the folder, the table paths, the rules' family file and the subcommands it owns."""
+    for e in registry.EXPERIMENTS:
+        folder = ROOT / "ltpipe" / e.folder
+        assert folder.name == e.id and folder.parent.name == e.study, e.id
+        for module in ("__init__", "declaration", "figure", "claims"):
+            assert (folder / f"{module}.py").is_file(), (e.id, module)
+        assert (ROOT / "workflow" / "rules" / f"{e.rules}.smk").is_file(), e.id
+        for name, target in e.commands.items():
+            module = target.partition(":")[0]
+            if module.startswith(f"ltpipe.studies.{e.study}.{e.id}."):  # its own job: named after it
+                assert name == e.id or name.startswith(f"{e.id}-"), name
+        for table in e.gathered:
+            paths = e.part_tables(
+                table,
+                {
+                    "r": [4, 9],
+                    "n_samples": [10],
+                    "arch": ["a"],
+                    "networks": ["n"],
+                    "variants": ["v"],
+                    "controls": {"modes": [], "n_samples": []},
+                },
+            )
+            assert paths and all(p.startswith(f"results/{e.study}/{e.id}/parts/") for p in paths), e.id
+
+
+def test_figure_and_claim_functions_match_the_declarations():
+    for e in registry.EXPERIMENTS:
+        figure = importlib.import_module(f"ltpipe.{e.module('figure')}")
+        claims = importlib.import_module(f"ltpipe.{e.module('claims')}")
+        defined = {n for n, _ in inspect.getmembers(figure, inspect.isfunction) if n.startswith("fig_")}
+        assert defined == {f"fig_{f.id}" for f in e.figures}, e.id
+        assert callable(claims.claims), e.id
+
+
+def test_every_figure_has_its_caption_file():
+    report = ROOT / "workflow" / "report"
+    for _, f in registry.figures():
+        text = (report / f"{f.id}.rst").read_text()
+        assert "**Paper:**" in text and "**Ours:**" in text, f.id
+    captions = {p.stem for p in report.glob("*.rst")} - {"workflow", "figure", "claims"}
+    assert captions == {f.id for _, f in registry.figures()}
+    template = (report / "figure.rst").read_text()
+    assert ".. include:: {{ snakemake.params.caption }}" in template
+    assert "claims.md" in template  # the verdicts are included only once the claims rule has run
+
+
+def test_declarations_import_no_heavy_library():
+    code = (
+        "import sys; from ltpipe import registry, schema; registry.EXPERIMENTS; "
+        "heavy = sorted({'torch', 'matplotlib', 'seaborn'} & set(sys.modules)); print(heavy); sys.exit(bool(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_every_entry_point_is_a_documented_subcommand():
@@ -89,17 +138,21 @@ def test_every_entry_point_is_a_documented_subcommand():
             assert getattr(importlib.import_module(module), func).__doc__.startswith(f"ltpipe {name}:")
 
 
-def test_report_captions_come_from_the_registry():
-    assert "snakemake.params.caption" in (ROOT / "workflow" / "report" / "figure.rst").read_text()
-    rule = (ROOT / "workflow" / "rules" / "figures.smk").read_text()
-    assert "caption=lambda w: FIGURES[w.fig][1].caption" in rule
-
-
 def test_lookups_name_what_is_known():
     assert registry.experiment("z3").figures[1].panel == "b"
     with pytest.raises(KeyError, match="known: z2"):
         registry.experiment("nope")
-    assert registry.commands()["zhang2021-trials"].endswith(":trials_main")
+    assert registry.commands()["agd-trials"].endswith(":trials_main")
+    assert [e.id for e in registry.by_rules("imp")] == ["z6", "z7"]
+
+
+def test_a_declaration_that_breaks_a_convention_is_refused():
+    e = registry.experiment("z6")
+    assert registry._problems(e, "z6") == []
+    bad = dataclasses.replace(e, rules="nope", claims=("z7.rises",), figures=(registry.Figure("z7", ("rounds",)),))
+    problems = " ".join(registry._problems(bad, "z6"))
+    assert "rules 'nope'" in problems and "claim 'z7.rises'" in problems and "figure 'z7'" in problems
+    assert "not its folder's name" in " ".join(registry._problems(e, "z5"))
 
 
 def write(path: Path, text: str = "") -> None:
@@ -156,24 +209,36 @@ def test_real_code_inputs():
     def rel(*modules):
         return {str(Path(p).relative_to(pkg)) for p in registry.module_files(pkg, *modules)}
 
-    ps = rel("studies.pensia2020.ps")
+    ps = rel("studies.pensia2020.ps.job")
     assert {"engines/train.py", "engines/subsetsum.py", "data/mnist_subsets.py", "data/mnist.py"} <= ps
-    assert not ps & {"engines/prune.py", "studies/zhang2021/z7.py", "registry.py"}
-    pe = rel("studies.pensia2020.pe")
-    assert {"engines/supermask.py", "engines/train.py", "data/mnist_subsets.py"} <= pe
-    assert not pe & {"engines/prune.py", "engines/subsetsum.py", "studies/pensia2020/ps.py"}
-    z6 = rel("studies.zhang2021.z6")
+    assert not ps & {"engines/prune.py", "studies/zhang2021/z7/job.py", "registry.py", "schema.py"}
+    pe = rel("studies.pensia2020.pe.job")
+    assert {
+        "engines/supermask.py",
+        "engines/train.py",
+        "data/mnist_subsets.py",
+        "studies/pensia2020/pe/__init__.py",
+    } <= (pe)
+    assert not pe & {"engines/prune.py", "engines/subsetsum.py", "studies/pensia2020/ps/job.py"}
+    assert "studies/pensia2020/pe/declaration.py" not in pe
+    z6 = rel("studies.zhang2021.z6.job")
     assert {"engines/agd.py", "engines/prune.py", "data/teacher.py", "data/grid.py"} <= z6
-    assert "registry.py" not in rel("plotting", "claims", "studies.zhang2021.figures", "studies.zhang2021.claims")
-    pc = rel("studies.pensia2020.pc")
+    everyone = rel("plotting", "claims", "studies.zhang2021.z3.figure", "studies.zhang2021.z3.claims")
+    assert not everyone & {"registry.py", "schema.py", "studies/zhang2021/z3/declaration.py", "engines/agd.py"}
+    pc = rel("studies.pensia2020.pc.job")
     assert {"engines/construct.py", "engines/subsetsum.py", "data/mnist_subsets.py", "seeds.py"} <= pc
-    assert not pc & {"engines/train.py", "studies/pensia2020/ps.py", "engines/random_features.py"}
-    mn = rel("studies.malach2020.mn")
+    assert not pc & {"engines/train.py", "studies/pensia2020/ps/job.py", "engines/random_features.py"}
+    mn = rel("studies.malach2020.mn.job")
     assert {"engines/random_features.py", "engines/construct.py", "data/mnist.py"} <= mn
     assert not mn & {"engines/train.py", "data/mnist_subsets.py"}
+    # a relative package root gives relative paths (the workflow's code inputs survive a move)
+    relative = registry.module_files(Path("ltpipe"), "tables")
+    assert relative == ["ltpipe/__init__.py", "ltpipe/tables.py"]
 
 
-def test_drivers_find_study_code_by_convention():
-    assert study_function("zhang2021", "figures", "fig_z3_a") is fig_z3_a
-    with pytest.raises(SystemExit, match=r"ltpipe\.studies\.pensia2020\.claims has no function claims_z2"):
-        study_function("pensia2020", "claims", "claims_z2")
+def test_drivers_find_experiment_code_by_convention():
+    assert study_function("zhang2021", "z3", "figure", "fig_z3_a") is fig_z3_a
+    with pytest.raises(ConfigError, match=r"ltpipe\.studies\.pensia2020\.pl\.figure has no function fig_z2"):
+        study_function("pensia2020", "pl", "figure", "fig_z2")
+    with pytest.raises(ConfigError, match=r"no module ltpipe\.studies\.pensia2020\.zz\.claims"):
+        study_function("pensia2020", "zz", "claims", "claims")

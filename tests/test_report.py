@@ -14,6 +14,7 @@ variable CI is set: then they fail.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -44,6 +45,7 @@ from ltpipe.tables import read_table
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 FIGURES = {f"results/figures/{f.id}.png": (e, f) for e, f in registry.figures()}
 CLAIMS_ITEM = "results/claims.html"
+Category = collections.namedtuple("Category", "name")  # what the report's categories have
 
 
 class DevTools:
@@ -290,11 +292,16 @@ def reports(finished_run, tmp_path_factory):
     return out / "report.html", out / "unzipped" / "report" / "report.html", one
 
 
+def caption_title(fig: str) -> str:
+    """The first line of a figure's caption file, its title, without the bold markup."""
+    return (ROOT / "workflow" / "report" / f"{fig}.rst").read_text().splitlines()[0].strip("*")
+
+
 def assert_captions(captions: dict[str, str], one: Path) -> None:
     """Every figure's caption: the paper's finding, ours, and every claim of its experiment with its verdict."""
     for e, fig in registry.figures():
         text = captions[fig.id]
-        assert fig.caption.split(":")[0] in text, fig.id
+        assert caption_title(fig.id).split(":")[0] in text, fig.id
         assert "Paper:" in text and "Ours:" in text, fig.id
         claims = read_table(one / "results" / "claims" / f"{e.id}.parquet")
         assert set(claims["id"].map(base_id)) == set(e.claims), fig.id
@@ -358,14 +365,35 @@ def test_the_checker_catches_a_missing_and_a_broken_figure(browser, reports, tmp
 def test_verdicts_rst_lists_every_claim_of_the_experiment_and_renders_cleanly():
     claims = pd.DataFrame(
         [
-            {"id": "x.a[k=1]", "claim": "a rises | *fast*", "value": 2.0, "op": ">", "threshold": 1.0,
-             "verdict": "pass", "detail": ""},
-            {"id": "x.a[k=2]", "claim": "a rises", "value": float("nan"), "op": ">", "threshold": 1.0,
-             "verdict": "fail", "detail": ""},
-            {"id": "x.b", "claim": "x: not run", "value": float("nan"), "op": "", "threshold": float("nan"),
-             "verdict": NOT_RUN, "detail": "MNIST unavailable: no train-images-idx3-ubyte"},
+            {
+                "id": "x.a[k=1]",
+                "claim": "a rises | *fast*",
+                "value": 2.0,
+                "op": ">",
+                "threshold": 1.0,
+                "verdict": "pass",
+                "detail": "",
+            },
+            {
+                "id": "x.a[k=2]",
+                "claim": "a rises",
+                "value": float("nan"),
+                "op": ">",
+                "threshold": 1.0,
+                "verdict": "fail",
+                "detail": "",
+            },
+            {
+                "id": "x.b",
+                "claim": "x: not run",
+                "value": float("nan"),
+                "op": "",
+                "threshold": float("nan"),
+                "verdict": NOT_RUN,
+                "detail": "MNIST unavailable: no train-images-idx3-ubyte",
+            },
         ]
-    )  # fmt: skip
+    )
     text = figure_rst("x", claims)
     html = publish_parts(text, writer_name="html", settings_overrides={"report_level": 1})["body"]
     assert "system-message" not in html and '<tt class="docutils literal">x.a[k=1]</tt>' in html
@@ -377,16 +405,38 @@ def test_verdicts_rst_lists_every_claim_of_the_experiment_and_renders_cleanly():
 
 
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", ".test/config/config.yaml"])
-def test_workflow_description_renders_every_config(config):
-    """The front page renders, as Snakemake renders it (Jinja, then docutils), from each config we ship."""
+@pytest.mark.parametrize("categories", [("Figures", "Claims"), ("Figures",)])
+def test_workflow_description_renders_every_config(config, categories):
+    """The front page renders, as Snakemake renders it (Jinja, then docutils, with a link per category), from
+    each config we ship: after a whole run, and after a run of one figure (no claims yet)."""
     cfg = yaml.safe_load((ROOT / config).read_text())
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     text = env.from_string((ROOT / "workflow" / "report" / "workflow.rst").read_text()).render(
-        snakemake=types.SimpleNamespace(config=cfg)
+        snakemake=types.SimpleNamespace(config=cfg),
+        categories={Category(c): {} for c in categories},
     )
-    links = (
-        "\n\n.. _Figures: javascript:app.showCategory('Figures')\n.. _Claims: javascript:app.showCategory('Claims')\n"
-    )
+    links = "\n\n" + "".join(f".. _{c}: javascript:app.showCategory('{c}')\n" for c in categories)
     html = publish_parts(text + links, writer_name="html", settings_overrides={"report_level": 1})["html_body"]
     assert "system-message" not in html
     assert f"Seed {cfg['seed']}" in html and f"Z2: K = {cfg['zhang2021']['z2']['k']}" in html
+    assert ("holds every claim" in html) == ("Claims" in categories)
+
+
+@pytest.mark.parametrize("fig", sorted(f.id for _, f in registry.figures()))
+def test_every_caption_renders_as_the_report_renders_it(fig, tmp_path, monkeypatch):
+    """The figure template with its caption file, and its verdicts only once the claims exist, render cleanly."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "workflow" / "report", tmp_path / "report")
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string((ROOT / "workflow" / "report" / "figure.rst").read_text())
+    snake = types.SimpleNamespace(
+        params=types.SimpleNamespace(caption=f"report/{fig}.rst"), wildcards=types.SimpleNamespace(fig=fig)
+    )
+    alone = template.render(snakemake=snake, files=[types.SimpleNamespace(target=f"{fig}.png")])
+    html = publish_parts(alone, writer_name="html", settings_overrides={"report_level": 1})["body"]
+    assert "system-message" not in html and "<strong>Paper:</strong>" in html and "<strong>Ours:</strong>" in html
+    (tmp_path / "results" / "report").mkdir(parents=True)
+    (tmp_path / "results" / "report" / f"{fig}.rst").write_text("**Claims of X**: 1 pass.\n")
+    after = template.render(snakemake=snake, files=[types.SimpleNamespace(target=t) for t in ("claims.md", "x.png")])
+    html = publish_parts(after, writer_name="html", settings_overrides={"report_level": 1})["body"]
+    assert "system-message" not in html and "<strong>Claims of X</strong>" in html

@@ -20,8 +20,8 @@ import yaml
 from conftest import make_copy, snakemake
 
 ROOT = Path(__file__).resolve().parent.parent
-GPU_JOB = "results/zhang2021/z6/parts/N60.rounds.parquet"  # zhang2021_z6: a GPU rule
-CPU_JOB = "results/zhang2021/z2/teachers/r4.parquet"  # zhang2021_teachers: a CPU rule
+GPU_JOB = "results/zhang2021/z6/parts/N60.rounds.parquet"  # z6: a GPU rule
+CPU_JOB = "results/zhang2021/z2/teachers/r4.parquet"  # teachers: a CPU rule
 
 # Each fake appends {"tool": ..., "argv": [...]} to $FAKE_SLURM/calls.jsonl.
 FAKE = r'''#!{python}
@@ -144,8 +144,8 @@ def test_a_gpu_rule_requests_a_gpu_a_cpu_rule_none(fake_slurm):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert (where / GPU_JOB).stat().st_size > 0
     calls = sbatch_calls(state)
-    assert set(calls) == {"zhang2021_teachers", "zhang2021_z6"}, calls
-    gpu, cpu = calls["zhang2021_z6"], calls["zhang2021_teachers"]
+    assert set(calls) == {"teachers", "z6"}, calls
+    gpu, cpu = calls["z6"], calls["teachers"]
     print("GPU rule:", shlex.join(gpu), "\nCPU rule:", shlex.join(cpu))
     # GPU: one GPU, the rule's threads per GPU, no task count; the workflow profile's attempt-1 values
     assert "--gpus=1" in gpu and "--cpus-per-gpu=1" in gpu
@@ -164,7 +164,7 @@ def test_gpu_jobs_never_requests_no_gpu(fake_slurm):
     where, state = fake_slurm
     out = run_slurm(where, "--config", "gpu_jobs=never", "--", GPU_JOB)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    job = sbatch_calls(state)["zhang2021_z6"]
+    job = sbatch_calls(state)["z6"]
     assert not any(a.startswith(("--gpus", "--gres", "--cpus-per-gpu")) for a in job)
     assert "--cpus-per-task=1" in job
 
@@ -215,7 +215,7 @@ def test_the_workflow_profile_sizes_every_rule_and_gives_gpu_rules_cpus_per_gpu(
     assert not {"executor", "jobs", "default-resources"} & set(profile)  # the user's profile's
     assert profile["retries"] == 1 and profile["keep-going"] is True
     rules = declared_rules()
-    assert {"zhang2021_z6", "mnist", "gather"} <= set(rules)
+    assert {"z6", "mnist", "gather"} <= set(rules)
     assert set(profile["set-resources"]) == set(rules), set(profile["set-resources"]) ^ set(rules)
     for rule, gpu in rules.items():
         res = profile["set-resources"][rule]

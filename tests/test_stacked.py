@@ -17,8 +17,9 @@ from ltpipe.engines.models import ARCHITECTURES, build
 from ltpipe.engines.prune import Pruner
 from ltpipe.engines.stacked import StackedNet, evaluate_stacked, train_stacked
 from ltpipe.engines.train import evaluate, seeded_init, train_epochs
-from ltpipe.studies.zhang2021 import z7
-from ltpipe.studies.zhang2021.z7 import Member, job_members, run_imp, run_imp_group
+from ltpipe.studies.zhang2021.z7 import imp as z7
+from ltpipe.studies.zhang2021.z7.imp import Member, run_imp, run_imp_group
+from ltpipe.studies.zhang2021.z7.job import job_members
 
 CONV_TOL = {"rtol": 1e-5, "atol": 1e-6}  # grouped convolutions sum in another order than one network's
 
@@ -149,17 +150,28 @@ def test_train_stacked_equals_train_epochs_of_each_network(datasets, opt):
     net = StackedNet(models)
     losses, steps = [], []
     train_stacked(
-        net, torch.stack([d["x_train"] for d in datasets]), torch.stack([d["y_train"] for d in datasets]), rows,
-        cfg, generators=[torch.Generator().manual_seed(s) for s in (7, 8, 7)], on_step=steps.append,
+        net,
+        torch.stack([d["x_train"] for d in datasets]),
+        torch.stack([d["y_train"] for d in datasets]),
+        rows,
+        cfg,
+        generators=[torch.Generator().manual_seed(s) for s in (7, 8, 7)],
+        on_step=steps.append,
         on_epoch=lambda e, loss: losses.append(loss),
-    )  # fmt: skip
+    )
     assert steps == list(range(1, 9)) and len(losses) == 2
     net.write_back(models)
     for i, m in enumerate(alone):
         own: list[float] = []
         pruner = Pruner(m, rate=0.3, output_rate=0.2)  # the masks are already installed; only apply() is used
-        train_epochs(m, datasets[int(rows[i])], cfg, generator=torch.Generator().manual_seed((7, 8, 7)[i]),
-                     pruner=pruner, on_epoch=lambda e, loss, own=own: own.append(loss))  # fmt: skip
+        train_epochs(
+            m,
+            datasets[int(rows[i])],
+            cfg,
+            generator=torch.Generator().manual_seed((7, 8, 7)[i]),
+            pruner=pruner,
+            on_epoch=lambda e, loss, own=own: own.append(loss),
+        )
         assert [epoch[i] for epoch in losses] == own
         for (name, a), b in zip(m.named_parameters(), models[i].parameters(), strict=True):
             assert torch.equal(a, b), name
@@ -172,8 +184,9 @@ def one_by_one(cfg, datasets, members, arch):
     found, imp_masks = {}, {}
     for m in sorted(members, key=lambda m: m.mode == "reinit"):
         ids = {"mode": m.mode, "trial": m.trial, "seed": m.seed}
-        e, r, masks = run_imp(cfg, datasets[m.trial], arch=arch, mode=m.mode, seed=m.seed,
-                              masks=imp_masks.get(m.trial), ids=ids)  # fmt: skip
+        e, r, masks = run_imp(
+            cfg, datasets[m.trial], arch=arch, mode=m.mode, seed=m.seed, masks=imp_masks.get(m.trial), ids=ids
+        )
         if m.mode == "imp":
             imp_masks[m.trial] = masks
         found[m] = (e, r, masks)
@@ -205,12 +218,19 @@ def test_group_equals_training_each_run_alone(datasets, arch):
             pd.testing.assert_frame_equal(mine_r, r, check_exact=True)
         else:
             pd.testing.assert_frame_equal(mine_e, e, check_exact=False, rtol=1e-5, atol=1e-6)
-            pd.testing.assert_frame_equal(mine_r.drop(columns="layer_remaining"), r.drop(columns="layer_remaining"),
-                                          check_exact=False, rtol=1e-5, atol=1e-6)  # fmt: skip
+            pd.testing.assert_frame_equal(
+                mine_r.drop(columns="layer_remaining"),
+                r.drop(columns="layer_remaining"),
+                check_exact=False,
+                rtol=1e-5,
+                atol=1e-6,
+            )
     # the reinit runs trained the IMP masks of their trial, which differ between trials and from random's
     assert all(torch.equal(masks[4][k][n], masks[0][k][n]) for k in range(3) for n in masks[0][k])
-    assert not torch.equal(masks[0][2]["1.weight" if arch == "lenet-300-100" else "0.weight"],
-                           masks[1][2]["1.weight" if arch == "lenet-300-100" else "0.weight"])  # fmt: skip
+    assert not torch.equal(
+        masks[0][2]["1.weight" if arch == "lenet-300-100" else "0.weight"],
+        masks[1][2]["1.weight" if arch == "lenet-300-100" else "0.weight"],
+    )
     assert not torch.equal(masks[0][1][next(iter(masks[0][1]))], masks[2][1][next(iter(masks[2][1]))])
 
 
@@ -244,8 +264,12 @@ def test_job_members_add_imp_for_the_reinit_masks_and_refuse_bad_modes():
     def seed(t):
         return 10 + t
 
-    assert job_members(["reinit"], 2, seed) == [Member("imp", 0, 10), Member("imp", 1, 11),
-                                                 Member("reinit", 0, 10), Member("reinit", 1, 11)]  # fmt: skip
+    assert job_members(["reinit"], 2, seed) == [
+        Member("imp", 0, 10),
+        Member("imp", 1, 11),
+        Member("reinit", 0, 10),
+        Member("reinit", 1, 11),
+    ]
     assert [m.mode for m in job_members(["random", "imp"], 1, seed)] == ["imp", "random"]
     for bad in ([], ["imp", "imp"], ["magnitude"]):
         with pytest.raises(ValueError, match="modes must be"):
@@ -282,8 +306,13 @@ def test_stacked_takes_named_layers_and_padded_pooling():
 
     def net(seed: int) -> nn.Sequential:
         torch.manual_seed(seed)
-        layers = OrderedDict(conv=nn.Conv2d(1, 3, 3), act=nn.ReLU(), pool=nn.MaxPool2d(3, stride=2, padding=1),
-                             flat=nn.Flatten(), fc=nn.Linear(3 * 13 * 13, 4))  # fmt: skip
+        layers = OrderedDict(
+            conv=nn.Conv2d(1, 3, 3),
+            act=nn.ReLU(),
+            pool=nn.MaxPool2d(3, stride=2, padding=1),
+            flat=nn.Flatten(),
+            fc=nn.Linear(3 * 13 * 13, 4),
+        )
         return nn.Sequential(layers)
 
     models = [net(1), net(2)]

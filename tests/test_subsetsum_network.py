@@ -14,8 +14,8 @@ from ltpipe.data.mnist_subsets import prepare_data
 from ltpipe.engines.models import build
 from ltpipe.engines.subsetsum import brute_force
 from ltpipe.engines.train import evaluate
-from ltpipe.studies.pensia2020 import ps as subsetsum_network
-from ltpipe.studies.pensia2020.ps import (
+from ltpipe.studies.pensia2020.ps import job as subsetsum_network
+from ltpipe.studies.pensia2020.ps.job import (
     ARCH,
     approximate,
     draw_coefficients,
@@ -109,9 +109,17 @@ def layers():
 def test_approximate_indexing_matches_the_weights(layers):
     weights, _, table, seconds = layers
     assert list(table.columns) == [
-        "layer", "row", "col", "target", "approx", "error", "kept",
-        "approx_sparsest", "error_sparsest", "kept_sparsest",
-    ]  # fmt: skip
+        "layer",
+        "row",
+        "col",
+        "target",
+        "approx",
+        "error",
+        "kept",
+        "approx_sparsest",
+        "error_sparsest",
+        "kept_sparsest",
+    ]
     assert len(table) == sum(w.size for w in weights)
     np.testing.assert_array_equal(table["target"], np.concatenate([w.reshape(-1) for w in weights]))
     for layer, w in enumerate(weights):
@@ -212,8 +220,17 @@ def ps_run(tiny):
     target = tmp / "target.pt"
     common = ["--mnist", *files, "--device", "cpu", "--config", json.dumps(cfg)]
     target_main([*common, "--seed", "3", "--out", str(target)])
-    solve_main([*common, "--target", str(target), "--weights-out", str(tmp / "w.parquet"),
-                "--summary-out", str(tmp / "s.parquet")])  # fmt: skip
+    solve_main(
+        [
+            *common,
+            "--target",
+            str(target),
+            "--weights-out",
+            str(tmp / "w.parquet"),
+            "--summary-out",
+            str(tmp / "s.parquet"),
+        ]
+    )
     saved = torch.load(target, weights_only=False)
     return cfg, saved, read_table(tmp / "w.parquet"), read_table(tmp / "s.parquet"), tmp
 
@@ -297,6 +314,18 @@ def test_cli_refuses_a_training_size_larger_than_the_data(tiny, monkeypatch):
     monkeypatch.setattr(subsetsum_network, "train_epochs", no_training)
     out = tmp / "too_big.pt"
     with pytest.raises(MnistError, match="10000"):
-        target_main(["--config", json.dumps(ps_config(n_samples=10_000)), "--seed", "3", "--mnist", *files,
-                     "--device", "cpu", "--out", str(out)])  # fmt: skip
+        target_main(
+            [
+                "--config",
+                json.dumps(ps_config(n_samples=10_000)),
+                "--seed",
+                "3",
+                "--mnist",
+                *files,
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
     assert not out.exists()

@@ -11,11 +11,12 @@ import pytest
 import torch
 import yaml
 
-from ltpipe.config import ConfigError, validate
+from ltpipe.config import ConfigError
 from ltpipe.data.teacher import build_problems, make_teachers, teacher_table
 from ltpipe.engines import tensor_init as ti
-from ltpipe.studies.zhang2021.claims import claims_zt
+from ltpipe.schema import validate
 from ltpipe.studies.zhang2021.trials import run_trials
+from ltpipe.studies.zhang2021.zt.claims import claims as claims_zt
 
 
 def _rel(W, T):
@@ -296,7 +297,7 @@ def test_zt_claims_fail_where_the_property_is_absent(table, failing):
 
 
 def test_zt_figure_draws_every_r_and_both_starts():
-    from ltpipe.studies.zhang2021.figures import fig_zt
+    from ltpipe.studies.zhang2021.zt.figure import fig_zt
 
     tables = _table([3.0, 1.0, 0.3, 0.1], [0.3, 0.8, 1.0, 1.0], [0.3, 0.9, 1.0, 1.0])
     two = tables["trials"].assign(r=9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import SNAKEMAKE, make_copy, snakemake, write_tiny_mnist
+from conftest import ROOT, SNAKEMAKE, make_copy, snakemake, write_tiny_mnist
 
 from ltpipe import registry
 from ltpipe.claims import base_id
@@ -109,8 +110,9 @@ def test_outputs_and_columns(runs):
     snakemake(one, "--report", str(one / "report.html"))
     report = (one / "report.html").read_text()
     assert len(report) > 100_000
-    for _, fig in registry.figures():  # every figure's caption, as the registry words it
-        assert fig.caption.split(":")[0] in report, fig.id
+    for _, fig in registry.figures():  # every figure's caption, as its caption file words it
+        title = (one / "workflow" / "report" / f"{fig.id}.rst").read_text().splitlines()[0].strip("*")
+        assert title.split(":")[0] in report, fig.id
     meta = read_metadata(one / "results" / "zhang2021" / "z3" / "parts" / "r4.trials.parquet")
     assert meta["config"]["z3"]["eta"] == 0.5 and meta["device"] == "cpu" and meta["torch_version"]
 
@@ -172,35 +174,35 @@ def test_reruns_only_what_changed(runs, tmp_path):
             cfg_path.write_text(original)
 
     claims = {"claims_experiment": 1, "claims": 1, "all": 1}
-    z3_jobs = {"zhang2021_trials_curves": 2, "gather": 2, "zhang2021_z3_rates": 1, "figure": 2, **claims}
+    z3_jobs = {"agd_trials_curves": 2, "gather": 2, "z3_rates": 1, "figure": 2, **claims}
     assert edited(**{"zhang2021/z3/eta": 0.4}) == z3_jobs
-    assert edited(**{"zhang2021/z3/trials": 3}) == {**z3_jobs, "zhang2021_teachers": 2}
-    assert edited(**{"zhang2021/z3/fit/upper": 0.05}) == {"zhang2021_z3_rates": 1, "figure": 1, **claims}
+    assert edited(**{"zhang2021/z3/trials": 3}) == {**z3_jobs, "teachers": 2}
+    assert edited(**{"zhang2021/z3/fit/upper": 0.05}) == {"z3_rates": 1, "figure": 1, **claims}
     assert edited(**{"zhang2021/z3/plot/b/dpi": 150}) == {"figure": 1, "all": 1}
     assert edited(**{"zhang2021/z5/claims/min_r2": 0.5}) == claims
     assert edited(threads=2, max_batch_mb=10) == {}
     # a new grid point of an IMP experiment runs only its own job
     figure = {"figure": 1, **claims}
-    assert edited(**{"zhang2021/z7/n_samples": [100, 150, 200]}) == {"zhang2021_z7": 1, "gather": 2, **figure}
+    assert edited(**{"zhang2021/z7/n_samples": [100, 150, 200]}) == {"z7": 1, "gather": 2, **figure}
     # the controls run in the job of their N (trained with its IMP runs): editing them reruns that job only
-    assert edited(**{"zhang2021/z7/controls/modes": ["random"]}) == {"zhang2021_z7": 1, "gather": 2, **figure}
-    assert edited(**{"zhang2021/z6/n_samples": [60, 90, 120]}) == {"zhang2021_z6": 1, "gather": 1, **figure}
+    assert edited(**{"zhang2021/z7/controls/modes": ["random"]}) == {"z7": 1, "gather": 2, **figure}
+    assert edited(**{"zhang2021/z6/n_samples": [60, 90, 120]}) == {"z6": 1, "gather": 1, **figure}
     # ZT: the tensor method's settings rerun its trials job, not its teachers
-    assert edited(**{"zhang2021/zt/tensor/restarts": 6}) == {"zhang2021_trials": 1, "gather": 1, **figure}
+    assert edited(**{"zhang2021/zt/tensor/restarts": 6}) == {"agd_trials": 1, "gather": 1, **figure}
     # the PS target does not depend on eps: only the solve reruns
-    assert edited(**{"pensia2020/ps/eps": 0.05}) == {"pensia2020_ps_solve": 1, **figure}
-    assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {"pensia2020_pl_needed": 1, **figure}
+    assert edited(**{"pensia2020/ps/eps": 0.05}) == {"ps_solve": 1, **figure}
+    assert edited(**{"pensia2020/pl/needed/eps": [0.1, 0.01, 0.005]}) == {"pl_needed": 1, **figure}
     # PE: one network's learning rate reruns that network's jobs only; a variant more runs only its own job
-    pe_after = {"gather": 1, "pensia2020_pe_select": 1, **figure}
-    assert edited(**{"pensia2020/pe/lr/lenet5": 0.02}) == {"pensia2020_pe": 4, **pe_after}
-    assert edited(**{"pensia2020/pe/networks": ["fc2", "lenet5", "fc4"]}) == {"pensia2020_pe": 4, **pe_after}
+    pe_after = {"gather": 1, "pe_select": 1, **figure}
+    assert edited(**{"pensia2020/pe/lr/lenet5": 0.02}) == {"pe": 4, **pe_after}
+    assert edited(**{"pensia2020/pe/networks": ["fc2", "lenet5", "fc4"]}) == {"pe": 4, **pe_after}
     # PC and MW: the PS target's widths rerun only that job (its tables feed both experiments); MW's plot
     # settings only its figure; MN's settings only MN
     both = {"claims_experiment": 2, "claims": 1, "all": 1}
-    assert edited(**{"pensia2020/pc/ps/n": [4, 6]}) == {"construct_ps": 1, "figure": 1, **both}  # only pc_mw
-    assert edited(**{"malach2020/mw/network/n": [2, 8, 16]}) == {"construct_random": 1, "figure": 2, **both}
+    assert edited(**{"pensia2020/pc/ps/n": [4, 6]}) == {"pc_ps": 1, "figure": 1, **both}  # only pc_mw
+    assert edited(**{"malach2020/mw/network/n": [2, 8, 16]}) == {"pc": 1, "figure": 2, **both}
     assert edited(**{"malach2020/mw/plot/dpi": 120}) == {"figure": 1, "all": 1}
-    assert edited(**{"malach2020/mn/neuron/m": 12}) == {"malach2020_mn": 1, **figure}
+    assert edited(**{"malach2020/mn/neuron/m": 12}) == {"mn": 1, **figure}
 
     def edit(module):
         path = one / "ltpipe" / f"{module}.py"
@@ -212,41 +214,51 @@ def test_reruns_only_what_changed(runs, tmp_path):
             path.write_text(text)
             os.utime(path, (0, 0))
 
-    # the registry is read to build the DAG only: editing it reruns nothing
+    # the registry and the declarations are read to build the DAG only: editing them reruns nothing
     assert edit("registry") == {}
+    assert edit("studies/zhang2021/z4/declaration") == {}
     assert edit("plotting") == {"figure": 15, "all": 1}
-    assert edit("studies/pensia2020/figures") == {"figure": 5, "all": 1}
-    assert edit("studies/zhang2021/claims") == {"claims_experiment": 7, "claims": 1, "all": 1}
+    # an experiment's folder: its figure module redraws its own figures, its claims module recomputes its
+    # own claims, its job module reruns its own jobs, and nothing of another experiment
+    assert edit("studies/zhang2021/z3/figure") == {"figure": 2, "all": 1}
+    assert edit("studies/pensia2020/pl/figure") == {"figure": 2, "all": 1}
+    assert edit("studies/zhang2021/z5/claims") == claims
+    assert edit("studies/zhang2021/z3/rates") == {"z3_rates": 1, "figure": 1, **claims}
+    assert edit("studies/pensia2020/pl/job") == {"pl_trials": 1, "pl_needed": 1, "figure": 2, **claims}
+    assert edit("studies/pensia2020/pe/job") == {"pe": 8, "gather": 1, "pe_select": 1, **figure}
+    # PC's jobs write MW's tables too, and MW's claims and figure use PC's curve fits
+    assert edit("studies/pensia2020/pc/laws") == {"figure": 1, **both}
+    # the claims of every Zhang experiment share their helpers
+    assert edit("studies/zhang2021/common") == {"claims_experiment": 7, "claims": 1, "all": 1}
     jobs = edit("engines/agd")
-    assert "zhang2021_teachers" not in jobs
-    assert jobs["zhang2021_trials"] == 7 and jobs["zhang2021_trials_curves"] == 2 and jobs["zhang2021_z6"] == 2
+    assert "teachers" not in jobs
+    assert jobs["agd_trials"] == 7 and jobs["agd_trials_curves"] == 2 and jobs["z6"] == 2
     # the tensor initialisation reruns the AGD trial jobs (Z2-Z5 can start from it, ZT does), not Z6
     jobs = edit("engines/tensor_init")
-    assert jobs["zhang2021_trials"] == 7 and jobs["zhang2021_trials_curves"] == 2
-    assert "zhang2021_z6" not in jobs and "zhang2021_teachers" not in jobs
-    assert "pensia2020_pl_trials" not in jobs and "zhang2021_z7" not in jobs and "mnist" not in jobs
+    assert jobs["agd_trials"] == 7 and jobs["agd_trials_curves"] == 2
+    assert "z6" not in jobs and "teachers" not in jobs
+    assert "pl_trials" not in jobs and "z7" not in jobs and "mnist" not in jobs
     # pruning code reruns the IMP jobs only; the PS target trains without it
     jobs = edit("engines/prune")
-    assert jobs["zhang2021_z7"] == 2 and jobs["zhang2021_z6"] == 2
-    assert "pensia2020_ps_target" not in jobs and "mnist" not in jobs and "pensia2020_pl_trials" not in jobs
+    assert jobs["z7"] == 2 and jobs["z6"] == 2
+    assert "ps_target" not in jobs and "mnist" not in jobs and "pl_trials" not in jobs
     jobs = edit("engines/train")
-    assert jobs["zhang2021_z7"] == 2 and jobs["pensia2020_ps_target"] == 1 and "zhang2021_z6" not in jobs
-    assert jobs["pensia2020_pe"] == 8
+    assert jobs["z7"] == 2 and jobs["ps_target"] == 1 and "z6" not in jobs
+    assert jobs["pe"] == 8
     # the supermask engine reruns PE's jobs and nothing else that trains
     jobs = edit("engines/supermask")
-    assert jobs["pensia2020_pe"] == 8 and "zhang2021_z7" not in jobs and "pensia2020_ps_target" not in jobs
+    assert jobs["pe"] == 8 and "z7" not in jobs and "ps_target" not in jobs
     # the constructions' engine reruns the jobs that build networks from it, nothing that trains
     jobs = edit("engines/construct")
-    assert jobs["construct_random"] == 1 and jobs["construct_ps"] == 1 and jobs["malach2020_mn"] == 1
-    assert "pensia2020_ps_target" not in jobs and "pensia2020_ps_solve" not in jobs and "zhang2021_z7" not in jobs
+    assert jobs["pc"] == 1 and jobs["pc_ps"] == 1 and jobs["mn"] == 1
+    assert "ps_target" not in jobs and "ps_solve" not in jobs and "z7" not in jobs
     jobs = edit("engines/random_features")
-    assert jobs["malach2020_mn"] == 1 and "construct_random" not in jobs and "construct_ps" not in jobs
-    # editing Z7's module reruns Z7 only, not the PS target that shares its data and training loop
-    jobs = edit("studies/zhang2021/z7")
-    assert jobs["zhang2021_z7"] == 2 and "pensia2020_ps_target" not in jobs and "zhang2021_z6" not in jobs
+    assert jobs["mn"] == 1 and "pc" not in jobs and "pc_ps" not in jobs
+    # editing Z7's job reruns Z7 only, not the PS target that shares its data and training loop
+    jobs = edit("studies/zhang2021/z7/imp")
+    assert jobs["z7"] == 2 and "ps_target" not in jobs and "z6" not in jobs
     # the stacked training engine reruns Z7's jobs (one per N: the runs of an N train together) and nothing else
-    assert edit("engines/stacked") == {"zhang2021_z7": 2, "gather": 2, "figure": 1, "claims_experiment": 1,
-                                       "claims": 1, "all": 1}  # fmt: skip
+    assert edit("engines/stacked") == {"z7": 2, "gather": 2, "figure": 1, "claims_experiment": 1, "claims": 1, "all": 1}
 
 
 def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
@@ -266,7 +278,7 @@ def test_killed_run_resumes_with_the_missing_jobs_only(runs, tmp_path):
     snakemake(where, "--unlock")  # a hard kill leaves the lock behind (Ctrl-C would not)
     jobs = planned(where)
     total_parts = sum(len(ZHANG_R(where, exp)) for exp in ("z2", "z3", "z4", "z5", "zt"))
-    left = jobs.get("zhang2021_trials", 0) + jobs.get("zhang2021_trials_curves", 0)
+    left = jobs.get("agd_trials", 0) + jobs.get("agd_trials_curves", 0)
     assert total_parts - done <= left <= total_parts - done + 1
     snakemake(where, "--cores", "2")
     assert planned(where) == {}
@@ -313,3 +325,36 @@ def test_bad_config_is_refused_before_any_job(tmp_path):
     assert out.returncode != 0
     assert "zhang2021.z4.trials: -3 is less than the minimum of 1" in out.stdout + out.stderr
     assert not (where / "results").exists()
+
+
+def test_report_after_a_run_of_one_figure(tmp_path):
+    """One figure's run and its report: the figure with its caption, no verdicts yet (the claims never ran)."""
+    where = make_copy(tmp_path / "one-figure")
+    snakemake(where, "--cores", "2", "results/figures/pl_b.png")
+    assert not (where / "results" / "claims.parquet").exists()
+    out = snakemake(where, "--report", str(where / "report.html"), "results/figures/pl_b.png")
+    assert "ERROR" not in out.stderr and "Unknown target" not in out.stderr
+    report = (where / "report.html").read_text()
+    assert "Pensia et al. 2020: the number of coefficients needed for eps" in report
+    assert "Claims of PL" not in report and "were not computed in this run" in report
+
+
+def test_the_root_snakefile_and_the_catalog_entry_plan_the_same_jobs_with_the_default_profile(tmp_path):
+    """`snakemake` from the root (Snakefile, profiles/ a link) and `snakemake -s workflow/Snakefile` in a checkout
+    as the workflow catalog lays it out (no root Snakefile, no link) plan the same jobs, each with the default
+    workflow profile."""
+    where = make_copy(tmp_path / "root")
+    dry = [*SNAKEMAKE, "--dry-run", "--quiet", "rules"]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+
+    def plan(*args):
+        out = subprocess.run([*dry, *args], cwd=where, capture_output=True, text=True, env=env, check=True)
+        return out.stdout + out.stderr, re.findall(r"^\s*(\w+)\s+(\d+)\s*$", out.stdout, re.M)
+
+    catalog, catalog_jobs = plan("-s", "workflow/Snakefile")
+    shutil.copy(ROOT / "Snakefile", where / "Snakefile")
+    (where / "profiles").symlink_to("workflow/profiles")
+    root, root_jobs = plan()
+    assert "Using workflow specific profile workflow/profiles/default" in catalog
+    assert "Using workflow specific profile profiles/default" in root
+    assert root_jobs == catalog_jobs and ("all", "1") in root_jobs and len(root_jobs) > 10

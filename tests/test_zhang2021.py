@@ -10,7 +10,7 @@ import torch
 
 from ltpipe.data.teacher import make_teachers
 from ltpipe.studies.zhang2021.trials import run_trials, trials_main
-from ltpipe.studies.zhang2021.z6 import run_z6, student_init
+from ltpipe.studies.zhang2021.z6.job import run_z6, student_init
 from ltpipe.tables import read_table, write_table
 
 CFG = {
@@ -109,9 +109,23 @@ def test_eta_axis_runs_every_step_size_on_the_same_problems():
     assert (both["converged"] == (both["stop"] == "converged")).all()
 
 
-Z6 = {"k": 3, "d": 20, "r_star": 4, "n_test": 50, "trials": 2, "rounds": 3, "max_iter": 300, "lam": 0.5,
-      "init": "ball", "eta": 0.5, "beta": 0.2, "tol": 1e-8, "rate": 0.2, "noise_level": 1e-3,
-      "distance": "relative"}  # fmt: skip
+Z6 = {
+    "k": 3,
+    "d": 20,
+    "r_star": 4,
+    "n_test": 50,
+    "trials": 2,
+    "rounds": 3,
+    "max_iter": 300,
+    "lam": 0.5,
+    "init": "ball",
+    "eta": 0.5,
+    "beta": 0.2,
+    "tol": 1e-8,
+    "rate": 0.2,
+    "noise_level": 1e-3,
+    "distance": "relative",
+}
 
 
 def test_z6_eta_list_equals_one_run_per_eta():

@@ -18,11 +18,22 @@ from typing import Any
 
 from ltpipe.seeds import derive_seed
 
-__all__ = ["METHOD_AXES", "PROBLEM_AXES", "job_args", "problem_axes", "teacher_section", "trial_specs", "values"]
+__all__ = [
+    "CURVE_KEYS",
+    "METHOD_AXES",
+    "PROBLEM_AXES",
+    "job_args",
+    "problem_axes",
+    "teacher_section",
+    "trial_specs",
+    "values",
+]
 
 PROBLEM_AXES = ("lam", "n_samples", "noise_level")
 METHOD_AXES = ("eta", "beta", "init")
 DEFAULTS: dict[str, Any] = {"noise_level": 0.0, "init": "ball"}
+# identity columns of an error curve (one trial under one method), in sort order
+CURVE_KEYS = ("r", *METHOD_AXES, *PROBLEM_AXES, "trial", "seed")
 
 
 def values(cfg: dict[str, Any], key: str) -> list[Any]:

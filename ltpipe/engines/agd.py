@@ -181,12 +181,24 @@ def run_agd(
         sl = slice(lo, min(lo + group, b_total))
         parts.append(
             _run_group(
-                X[sl], y[sl], mask[sl], W0[sl], target[sl], eta_t[sl], beta_t[sl],
-                max_iter=max_iter, tol=tol, success_tol=success_tol, data_mode=data_mode,
-                partitions=partitions, record_every=record_every, log_every=log_every, layout=layout,
+                X[sl],
+                y[sl],
+                mask[sl],
+                W0[sl],
+                target[sl],
+                eta_t[sl],
+                beta_t[sl],
+                max_iter=max_iter,
+                tol=tol,
+                success_tol=success_tol,
+                data_mode=data_mode,
+                partitions=partitions,
+                record_every=record_every,
+                log_every=log_every,
+                layout=layout,
                 method=method,
             )
-        )  # fmt: skip
+        )
         if log_every and len(parts) > 1:
             log.info("group %d of %d done", len(parts), -(-b_total // group))
     if len(parts) == 1:

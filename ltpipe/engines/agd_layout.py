@@ -23,10 +23,8 @@ __all__ = ["GATHER_BELOW", "KERNEL_GATHER_BELOW", "Layout"]
 GATHER_BELOW = 0.6
 # With the one-pass kernel (ltpipe.engines.agd_kernel) the gathered layout beats the dense
 # one up to K r = KERNEL_GATHER_BELOW * d: it reads K r numbers per sample but multiplies K r,
-# where the dense layout reads d and multiplies K d (measured on a 2-core CPU, one thread,
-# groups of 12 MiB: 2.2x at d = 300, N = 3000, K = 5, K r / d = 1.07, 1.67x at 1.67, 1.16x
-# at 2.5, 0.41x at 5; 1.10x at d = 100, N = 1200, K r / d = 3.2, 0.83x at 5; 2.7x at d = 300,
-# N = 1000, K = 10, K r / d = 2.1).
+# where the dense layout reads d and multiplies K d (measured with bench/agd.py on a 2-core
+# CPU, one thread; BENCHMARKS.md has the ratios).
 KERNEL_GATHER_BELOW = 2.0
 
 

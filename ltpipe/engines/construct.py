@@ -281,8 +281,19 @@ def _prune_pair(
     j_idx, r_idx, t_idx, v1, v2 = (np.concatenate(kept[k]) for k in ("j", "r", "t", "v1", "v2"))
     col = j_idx * 2 * n + t_idx
     units, first = np.unique(col, return_index=True)
-    pair = Pair(d_in=d_in, d_out=d_out, n=n, unit=units, unit_input=units // (2 * n), unit_value=v1[first],
-                row=r_idx, col=col, value=v2, p=p, q=q)  # fmt: skip
+    pair = Pair(
+        d_in=d_in,
+        d_out=d_out,
+        n=n,
+        unit=units,
+        unit_input=units // (2 * n),
+        unit_value=v1[first],
+        row=r_idx,
+        col=col,
+        value=v2,
+        p=p,
+        q=q,
+    )
     return pair, np.maximum(np.abs(p - w), np.abs(q - w))
 
 

@@ -168,8 +168,9 @@ class Pruner:
         with torch.no_grad():
             for name, layer in zip(self.names, self.layers, strict=True):
                 if masks[name].shape != layer.weight.shape:
-                    raise ValueError(f"mask of {name} has shape {tuple(masks[name].shape)}, "
-                                     f"the weight {tuple(layer.weight.shape)}")  # fmt: skip
+                    raise ValueError(
+                        f"mask of {name} has shape {tuple(masks[name].shape)}, the weight {tuple(layer.weight.shape)}"
+                    )
                 layer.weight_mask.copy_(masks[name].to(layer.weight_mask))
         self.apply()
 

@@ -129,7 +129,7 @@ def _write_mask(mask, row, j1, j2, n1, n2):
 
 
 CHUNKS = 256  # pieces of the rows shared out to the threads, each with its own buffers
-LANES = 8  # instances whose merges run interleaved (paper scale, 2 cores: 2.28 s; 4 lanes 2.72 s, 16 lanes 2.77 s)
+LANES = 8  # instances whose merges run interleaved (the fastest of 4, 8 and 16 in bench/subsetsum.py)
 
 
 @njit(cache=True, inline="always")

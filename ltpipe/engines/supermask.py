@@ -176,9 +176,14 @@ class SupermaskConv2d(_Masked):
     """A bias-free convolution whose frozen Kaiming-normal filters are supermasked like :class:`SupermaskLinear`."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, keep: float, generator: torch.Generator,
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        keep: float,
+        generator: torch.Generator,
         padding: int = 0,
-    ):  # fmt: skip
+    ):
         super().__init__()
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         kept_count(math.prod(shape), keep)
@@ -197,8 +202,9 @@ class StructuredSupermaskLinear(_Masked):
     columns i * r + s: a permutation of i.i.d. columns, the same distribution of networks).
     """
 
-    def __init__(self, in_features: int, out_features: int, r: int, keep: float, relu: bool,
-                 generator: torch.Generator):  # fmt: skip
+    def __init__(
+        self, in_features: int, out_features: int, r: int, keep: float, relu: bool, generator: torch.Generator
+    ):
         super().__init__()
         if r < 1:
             raise ValueError(f"r must be at least 1, not {r}")
@@ -206,8 +212,9 @@ class StructuredSupermaskLinear(_Masked):
         self.in_features, self.out_features, self.r, self.keep, self.relu = in_features, out_features, r, keep, relu
         # the paper's code's initialisation: weight std sqrt(2 / fan), scores U[-std, std], fan = 1 and in
         self._add("a", (r, in_features), 1, generator, score_bound=math.sqrt(2.0))
-        self._add("b", (out_features, r * in_features), in_features, generator,
-                  score_bound=math.sqrt(2.0 / in_features))  # fmt: skip
+        self._add(
+            "b", (out_features, r * in_features), in_features, generator, score_bound=math.sqrt(2.0 / in_features)
+        )
 
     def dense_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(W, None) without the ReLU, (W+, W-) with it: the dense layer(s) this structure computes now."""

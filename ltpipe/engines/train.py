@@ -34,9 +34,8 @@ def seeded_init(build: Callable[[], nn.Module], seed: int, *key: object) -> nn.M
 
 def eval_batch(x: torch.Tensor) -> int:
     """Samples evaluated at a time (over all networks of a stack) when the caller does not say: 2,000 on CUDA;
-    256 on the CPU, where a chunk's activations then stay in the processor's cache (LeNet-5 alone on 2,000
-    digits, one thread: 70 ms in chunks of 256 or 500 against 142 ms in one; three stacked LeNet-5s 88 against
-    150 ms, nine 339 against 465). Predictions do not depend on it (tested), only the speed."""
+    256 on the CPU, where a chunk's activations then stay in the processor's cache (``bench/evaluate.py``).
+    Predictions do not depend on it (tested), only the speed."""
     return 2000 if x.device.type == "cuda" else 256
 
 
@@ -63,8 +62,8 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: dict[str, Any]) -> torch
     """Adam (the IMP reference code's default) or SGD with momentum, from a config section."""
     name = cfg.get("optimizer", "adam")
     wd = float(cfg.get("weight_decay", 0.0))
-    # fused: one pass over each parameter, its gradient and its state per step, on the CPU as on CUDA (Z7's step
-    # of six stacked LeNet-5s 13% faster than the multi-tensor foreach update, which makes a pass per operation)
+    # fused: one pass over each parameter, its gradient and its state per step, on the CPU as on CUDA (faster than
+    # the multi-tensor foreach update, which makes a pass per operation; BENCHMARKS.md, the IMP training loop)
     if name == "adam":
         return torch.optim.Adam(params, lr=float(cfg["lr"]), weight_decay=wd, fused=True)
     if name == "sgd":

@@ -1,5 +1,5 @@
 # Claims: each experiment's claims computed from its tables (one job each, its
-# study's claims module as code), then gathered into one table, its Markdown and
+# experiment's claims module as code), then gathered into one table, its Markdown and
 # HTML, and each figure's verdicts for its report caption (results/report/FIG.rst,
 # included by ../report/figure.rst; no figure job reads them, so new verdicts
 # rerun no figure). An experiment whose data node is unavailable gets a
@@ -9,7 +9,7 @@
 rule claims_experiment:
     input:
         unpack(claims_inputs),
-        code=lambda w: ltpipe_code(f"studies.{registry.experiment(w.exp).study}.claims"),
+        code=lambda w: ltpipe_code(registry.experiment(w.exp).module("claims")),
     output:
         "results/claims/{exp}.parquet",
     log:

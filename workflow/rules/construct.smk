@@ -3,9 +3,9 @@
 # same random networks pruned by both rules), one the PS target's; MN is one job.
 
 
-rule construct_random:
+rule pc:
     input:
-        code=ltpipe_code("studies.pensia2020.pc"),
+        code=ltpipe_code("studies.pensia2020.pc.job"),
     output:
         single_pc="results/pensia2020/pc/single.parquet",
         network_pc="results/pensia2020/pc/network.parquet",
@@ -23,21 +23,21 @@ rule construct_random:
         mem_mb=4000,
         runtime=120,
     params:
-        cfg=construct_json(("single", "network", "eval")),
+        cfg=sections_json(("pc", "mw"), ("single", "network", "eval")),
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe pensia2020-pc-construct --config {params.cfg:q} --seed {params.seed}"
+        "python -m ltpipe pc --config {params.cfg:q} --seed {params.seed}"
         " --device {params.device} --gpus {resources.gpu} --threads {threads} --single-pc {output.single_pc}"
         " --network-pc {output.network_pc} --single-mw {output.single_mw}"
         " --network-mw {output.network_mw} > {log} 2>&1"
 
 
-rule construct_ps:
+rule pc_ps:
     input:
         target="results/pensia2020/ps/target.pt",
         mnist=mnist_files,
-        code=ltpipe_code("studies.pensia2020.pc"),
+        code=ltpipe_code("studies.pensia2020.pc.job"),
     output:
         pc="results/pensia2020/pc/ps.parquet",
         mw="results/malach2020/mw/ps.parquet",
@@ -53,19 +53,19 @@ rule construct_ps:
         mem_mb=8000,
         runtime=120,
     params:
-        cfg=construct_json(("ps",)),
+        cfg=sections_json(("pc", "mw"), ("ps",)),  # the PS target's widths: this job only
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe pensia2020-pc-ps --config {params.cfg:q} --seed {params.seed}"
+        "python -m ltpipe pc-ps --config {params.cfg:q} --seed {params.seed}"
         " --target {input.target} --mnist {input.mnist:q} --device {params.device} --gpus {resources.gpu}"
         " --threads {threads} --out-pc {output.pc} --out-mw {output.mw} > {log} 2>&1"
 
 
-rule malach2020_mn:
+rule mn:
     input:
         mnist=mnist_files,
-        code=ltpipe_code("studies.malach2020.mn"),
+        code=ltpipe_code("studies.malach2020.mn.job"),
     output:
         "results/malach2020/mn/trials.parquet",
     log:
@@ -83,5 +83,5 @@ rule malach2020_mn:
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe malach2020-mn --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
+        "python -m ltpipe mn --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
         " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"

@@ -1,31 +1,5 @@
-# Data nodes: the sparse teachers of every (experiment, r) job of the AGD
-# experiments (Zhang et al. 2021, Sec. 5), and MNIST. Gaussian inputs are not
-# stored (gigabytes at paper scale): each job regenerates them from the seeds
-# recorded in the teachers table.
-
-
-rule zhang2021_teachers:
-    input:
-        code=ltpipe_code("data.teacher"),
-    output:
-        "results/zhang2021/{exp}/teachers/r{r}.parquet",
-    log:
-        "logs/zhang2021/{exp}/teachers_r{r}.log",
-    wildcard_constraints:
-        exp="|".join(AGD_EXPS),
-    conda:
-        ENV
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        cfg=lambda w: teacher_json(w.exp),
-        seed=config["seed"],
-    shell:
-        "python -m ltpipe teachers --study zhang2021 --exp {wildcards.exp} --r {wildcards.r}"
-        " --seed {params.seed} --config {params.cfg:q} --out {output} > {log} 2>&1"
-
-
+# The MNIST data node (Z7, PS, PE, PC, MW, MN); what the workflow knows of its availability is in
+# data_nodes.smk.
 # The MNIST node runs where Snakemake runs (a cluster's login node usually has
 # the internet access its compute nodes lack); it is light.
 localrules:
@@ -41,7 +15,7 @@ localrules:
 # it once the files appear; after going online, --forcerun mnist.
 checkpoint mnist:
     input:
-        code=ltpipe_code("data.mnist"),
+        code=ltpipe_code("data.mnist_node"),
     output:
         MANIFEST,
     log:
@@ -74,7 +48,7 @@ checkpoint mnist:
 rule mnist_fetch:
     input:
         manifest=MANIFEST,
-        code=ltpipe_code("data.mnist"),
+        code=ltpipe_code("data.mnist_node"),
     output:
         multiext(f"{MNIST_NODE}/MNIST/raw/", *sorted(mnist_data.FILES.values())),
     log:

@@ -4,10 +4,10 @@
 # is selected on the validation split.
 
 
-rule pensia2020_pe:
+rule pe:
     input:
         mnist=mnist_files,
-        code=ltpipe_code("studies.pensia2020.pe"),
+        code=ltpipe_code("studies.pensia2020.pe.job"),
     output:
         "results/pensia2020/pe/parts/{network}/{variant}.runs.parquet",
     log:
@@ -28,19 +28,22 @@ rule pensia2020_pe:
         mem_mb=4000,
         runtime=720,
     params:
-        cfg=pe_job_json,
+        # its own network's learning rate and epoch budgets: editing LeNet5's reruns only LeNet5's jobs
+        cfg=lambda w: section_json(
+            "pe", omit=("networks", "variants"), lr=w.network, epochs=w.network
+        ),
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe pensia2020-pe --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
+        "python -m ltpipe pe --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
         " --network {wildcards.network} --variant {wildcards.variant} --device {params.device} --gpus {resources.gpu}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
-rule pensia2020_pe_select:
+rule pe_select:
     input:
         runs="results/pensia2020/pe/runs.parquet",
-        code=ltpipe_code("studies.pensia2020.pe"),
+        code=ltpipe_code("studies.pensia2020.pe.job"),
     output:
         "results/pensia2020/pe/selected.parquet",
     log:
@@ -51,4 +54,4 @@ rule pensia2020_pe_select:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m ltpipe pensia2020-pe-select --runs {input.runs} --out {output} > {log} 2>&1"
+        "python -m ltpipe pe-select --runs {input.runs} --out {output} > {log} 2>&1"

@@ -1,5 +1,6 @@
-# One table per (experiment, name) that the registry lists as gathered: the
-# per-job parts concatenated in job order (AGD: per r; IMP: per N, arch, mode).
+# One table per (experiment, name) that its declaration lists as gathered: the per-job parts
+# concatenated in the order its parts() gives (AGD: per r; IMP: per arch and N; PE: per network
+# and variant).
 rule gather:
     input:
         parts=lambda w: parts(GATHERED[w.table][0].id, GATHERED[w.table][1]),

@@ -1,11 +1,16 @@
 # Iterative magnitude pruning (Zhang et al. 2021, Sec. 5.2): Z6 on the sparse
 # teacher with AGD inside each round, Z7 on MNIST. Jobs checkpoint every
 # finished round next to their output and resume from it when rerun.
+from ltpipe.studies.zhang2021.z7.declaration import modes as z7_modes
+
+# the grid that names an IMP experiment's jobs: left out of a job's params, so that adding an N
+# (or an architecture, or a control) runs only the new jobs
+IMP_GRID = ("n_samples", "arch", "controls")
 
 
-rule zhang2021_z6:
+rule z6:
     input:
-        code=ltpipe_code("studies.zhang2021.z6"),
+        code=ltpipe_code("studies.zhang2021.z6.job"),
     output:
         "results/zhang2021/z6/parts/N{n}.rounds.parquet",
     log:
@@ -20,12 +25,12 @@ rule zhang2021_z6:
         mem_mb=2000,
         runtime=240,
     params:
-        cfg=imp_job_json("z6"),
+        cfg=section_json("z6", omit=IMP_GRID),
         seed=config["seed"],
         device=config["device"],
         dtype=config["dtype"],
     shell:
-        "python -m ltpipe zhang2021-z6 --config {params.cfg:q} --seed {params.seed} --n-samples {wildcards.n}"
+        "python -m ltpipe z6 --config {params.cfg:q} --seed {params.seed} --n-samples {wildcards.n}"
         " --device {params.device} --gpus {resources.gpu} --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -33,10 +38,10 @@ rule zhang2021_z6:
 # the Frankle & Carbin controls where N has them) as one program; the
 # re-initialisation control trains, round by round, the masks that the IMP run
 # of its trial has just found. Every job also writes the masks of its rounds.
-rule zhang2021_z7:
+rule z7:
     input:
         mnist=mnist_files,
-        code=ltpipe_code("studies.zhang2021.z7"),
+        code=ltpipe_code("studies.zhang2021.z7.job"),
     output:
         epochs="results/zhang2021/z7/parts/{arch}/N{n}.epochs.parquet",
         rounds="results/zhang2021/z7/parts/{arch}/N{n}.rounds.parquet",
@@ -58,12 +63,12 @@ rule zhang2021_z7:
         mem_mb=4000,
         runtime=720,
     params:
-        cfg=imp_job_json("z7"),
-        modes=z7_modes,
+        cfg=section_json("z7", omit=IMP_GRID),
+        modes=lambda w: " ".join(z7_modes(cfg("z7"), int(w.n))),
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe zhang2021-z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
+        "python -m ltpipe z7 --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
         " --arch {wildcards.arch} --modes {params.modes} --n-samples {wildcards.n} --device {params.device}"
         " --gpus {resources.gpu} --threads {threads} --epochs-out {output.epochs}"
         " --rounds-out {output.rounds} --masks-out {output.masks} > {log} 2>&1"

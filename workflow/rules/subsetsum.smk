@@ -1,10 +1,14 @@
-# Random subset sum (Pensia et al. 2020, PL): the exact supremum of the optimal error over the
-# target interval per trial (Theorem 3's quantity), and the n needed.
+# Random subset sum (Pensia et al. 2020): PL, the exact supremum of the optimal error over the
+# target interval per trial (Theorem 3's quantity) and the n needed; PS, a trained target's weights
+# as exact subset sums (Experiment 1).
+# the PS settings its target depends on (editing eps keeps the trained target)
+PS_TRAINING = ("n_samples", "epochs", "batch_size", "optimizer", "lr", "momentum")
+PS_TRAINING += ("weight_decay", "schedule")
 
 
-rule pensia2020_pl_trials:
+rule pl_trials:
     input:
-        code=ltpipe_code("studies.pensia2020.pl"),
+        code=ltpipe_code("studies.pensia2020.pl.job"),
     output:
         "results/pensia2020/pl/trials.parquet",
     log:
@@ -21,14 +25,14 @@ rule pensia2020_pl_trials:
         cfg=section_json("pl"),
         seed=config["seed"],
     shell:
-        "python -m ltpipe pensia2020-pl-trials --config {params.cfg:q} --seed {params.seed}"
+        "python -m ltpipe pl-trials --config {params.cfg:q} --seed {params.seed}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
-rule pensia2020_pl_needed:
+rule pl_needed:
     input:
         trials="results/pensia2020/pl/trials.parquet",
-        code=ltpipe_code("studies.pensia2020.pl"),
+        code=ltpipe_code("studies.pensia2020.pl.job"),
     output:
         "results/pensia2020/pl/needed.parquet",
     log:
@@ -41,16 +45,16 @@ rule pensia2020_pl_needed:
     params:
         cfg=as_json(cfg("pl")["needed"]),
     shell:
-        "python -m ltpipe pensia2020-pl-needed --trials {input.trials} --config {params.cfg:q}"
+        "python -m ltpipe pl-needed --trials {input.trials} --config {params.cfg:q}"
         " --out {output} > {log} 2>&1"
 
 
 # PS (Experiment 1): train the bias-free 784-500-10 target, then solve every weight, once per
 # coefficient range (one job: the ranges share the target).
-rule pensia2020_ps_target:
+rule ps_target:
     input:
         mnist=mnist_files,
-        code=ltpipe_code("studies.pensia2020.ps"),
+        code=ltpipe_code("studies.pensia2020.ps.job"),
     output:
         "results/pensia2020/ps/target.pt",
     log:
@@ -68,19 +72,19 @@ rule pensia2020_ps_target:
         mem_mb=4000,
         runtime=120,
     params:
-        cfg=as_json(ps_training()),
+        cfg=as_json({k: cfg("ps")[k] for k in PS_TRAINING}),
         seed=config["seed"],
         device=config["device"],
     shell:
-        "python -m ltpipe pensia2020-ps-target --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
+        "python -m ltpipe ps-target --config {params.cfg:q} --seed {params.seed} --mnist {input.mnist:q}"
         " --device {params.device} --gpus {resources.gpu} --threads {threads} --out {output} > {log} 2>&1"
 
 
-rule pensia2020_ps_solve:
+rule ps_solve:
     input:
         target="results/pensia2020/ps/target.pt",
         mnist=mnist_files,
-        code=ltpipe_code("studies.pensia2020.ps"),
+        code=ltpipe_code("studies.pensia2020.ps.job"),
     output:
         weights="results/pensia2020/ps/weights.parquet",
         summary="results/pensia2020/ps/summary.parquet",
@@ -96,9 +100,9 @@ rule pensia2020_ps_solve:
         mem_mb=8000,
         runtime=120,
     params:
-        cfg=as_json(ps_solving()),
+        cfg=section_json("ps", omit=PS_TRAINING),
         device=config["device"],
     shell:
-        "python -m ltpipe pensia2020-ps-solve --config {params.cfg:q} --target {input.target} --mnist {input.mnist:q}"
+        "python -m ltpipe ps-solve --config {params.cfg:q} --target {input.target} --mnist {input.mnist:q}"
         " --device {params.device} --gpus {resources.gpu} --threads {threads} --weights-out {output.weights}"
         " --summary-out {output.summary} > {log} 2>&1"

@@ -1,4 +1,4 @@
-"""Zhang et al. 2021's teacher-student AGD experiments Z2-Z5 (Sec. 5.1, Figs. 2-5).
+"""The trials job of Zhang et al. 2021's teacher-student AGD experiments Z2-Z5 and ZT (Sec. 5.1, Figs. 2-5).
 
 An experiment's config section names its grid: ``r`` is always a list (one
 job per r), and any of ``lam``, ``n_samples``, ``noise_level`` given as a
@@ -29,10 +29,6 @@ Tables (one row per trial unless said):
   iteration, eta h_max < 2 is GD's stability limit).
 - ``curves`` (Z3): r, beta, trial, iteration, rel_error, one row per recorded
   iteration of each trial (iteration 0 is W(0)).
-- ``rates`` (Z3): r, beta, trial, rate (nu, the per-iteration contraction
-  exp(slope) of log rel_error vs iteration), fit_start, fit_end (iterations
-  of the fit window: from the first error <= fit.upper to the last error >=
-  fit.lower), r2 (of the log-linear fit), n_points.
 
 ``init`` (a method axis; default ``ball``) picks W(0): ``ball`` (Sec. 5: at
 relative distance ``lam`` from W~*, see :func:`ltpipe.data.teacher.ball_init`),
@@ -62,21 +58,19 @@ import pandas as pd
 import torch
 
 from ltpipe.config import job_parser, resolve_dtype, start_job
-from ltpipe.data.grid import METHOD_AXES, PROBLEM_AXES, job_args, values
+from ltpipe.data.grid import CURVE_KEYS, METHOD_AXES, PROBLEM_AXES, job_args, values
 from ltpipe.data.teacher import ball_init, build_problems
 from ltpipe.engines.agd import curvature, run_agd
 from ltpipe.engines.agd_layout import KERNEL_GATHER_BELOW
 from ltpipe.engines.tensor_init import population_moments, tensor_init
 from ltpipe.tables import read_table, write_table
 
-__all__ = ["INITS", "fit_rates", "initial_points", "run_trials"]
+__all__ = ["INITS", "initial_points", "run_trials", "trials_main"]
 
 log = logging.getLogger(__name__)
 
 STUDY = "zhang2021"
 INITS = ("ball", "tensor", "matched")
-# identity columns of a curve (one trial under one method), in sort order
-CURVE_KEYS = ("r", *METHOD_AXES, *PROBLEM_AXES, "trial", "seed")
 
 
 def _trial_frame(teachers: pd.DataFrame) -> pd.DataFrame:
@@ -136,9 +130,13 @@ def initial_points(cfg: dict[str, Any], inits: Sequence[str], chunk: pd.DataFram
         seconds = time.perf_counter() - started
         W = res.W.to(problems.target)
         pop = tensor_init(
-            problems.X, problems.y, problems.mask, seeds, moments=population_moments(problems.target, problems.mask),
+            problems.X,
+            problems.y,
+            problems.mask,
+            seeds,
+            moments=population_moments(problems.target, problems.mask),
             **opts,
-        ).W.to(problems.target)  # fmt: skip
+        ).W.to(problems.target)
         norm = torch.linalg.vector_norm(problems.target, dim=(1, 2))
         cols = {
             "init_margin": res.score_margin.numpy(),
@@ -281,57 +279,12 @@ def run_trials(
     return trials, curves
 
 
-def fit_rates(curves: pd.DataFrame, upper: float, lower: float, min_points: int = 10) -> pd.DataFrame:
-    """Per-trial convergence rate nu from the linear part of log(rel_error) vs iteration.
-
-    The window runs from the first recorded error <= ``upper`` (past the
-    initial transient) to the last error >= ``lower`` (above the noise or
-    stopping floor). nu = exp(slope) is the per-iteration contraction of
-    eq. (9): nu < 1, smaller is faster. Windows with fewer than
-    ``min_points`` points give NaN.
-    """
-    keys = [c for c in CURVE_KEYS if c in curves.columns]
-    rows = []
-    for key, g in curves.groupby(keys, sort=True):
-        it = g["iteration"].to_numpy(dtype=float)
-        err = g["rel_error"].to_numpy(dtype=float)
-        ok = np.isfinite(err) & (err > 0)
-        below = np.nonzero(ok & (err <= upper))[0]
-        above = np.nonzero(ok & (err >= lower))[0]
-        rate = r2 = np.nan
-        start = end = -1
-        n = 0
-        if below.size and above.size and above[-1] > below[0]:
-            sel = np.arange(below[0], above[-1] + 1)
-            sel = sel[ok[sel]]
-            n = sel.size
-            start, end = int(it[sel[0]]), int(it[sel[-1]])
-            if n >= min_points:
-                x, ly = it[sel], np.log(err[sel])
-                slope, intercept = np.polyfit(x, ly, 1)
-                resid = ly - (slope * x + intercept)
-                ss_tot = np.sum((ly - ly.mean()) ** 2)
-                r2 = 1.0 - np.sum(resid**2) / ss_tot if ss_tot > 0 else np.nan
-                rate = float(np.exp(slope))
-        rows.append(
-            {
-                **dict(zip(keys, key, strict=True)),
-                "rate": rate,
-                "fit_start": start,
-                "fit_end": end,
-                "r2": r2,
-                "n_points": n,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 # ----------------------------------------------------------------------------- entry points
 
 
 def trials_main(argv: Sequence[str] | None = None) -> None:
-    """ltpipe zhang2021-trials: run every trial of one (experiment, r) job with batched AGD."""
-    parser = job_parser("ltpipe zhang2021-trials", trials_main.__doc__, "experiment")
+    """ltpipe agd-trials: run every trial of one (experiment, r) job with batched AGD."""
+    parser = job_parser("ltpipe agd-trials", trials_main.__doc__, "experiment")
     job_args(parser)
     parser.add_argument("--teachers", required=True)
     parser.add_argument("--out", required=True)
@@ -358,15 +311,3 @@ def trials_main(argv: Sequence[str] | None = None) -> None:
         write_table(curves, args.curves, config=meta, device=device)
     write_table(trials, out, config=meta, device=device)
     shutil.rmtree(partial, ignore_errors=True)
-
-
-def rates_main(argv: Sequence[str] | None = None) -> None:
-    """ltpipe zhang2021-rates: fit the Z3 convergence rates from the error curves."""
-    parser = job_parser("ltpipe zhang2021-rates", rates_main.__doc__, "fit ({upper, lower, min_points})")
-    parser.add_argument("--curves", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    fit, _ = start_job(args)
-    rates = fit_rates(read_table(args.curves), float(fit["upper"]), float(fit["lower"]), int(fit.get("min_points", 10)))
-    write_table(rates, args.out, config={"fit": fit})
-    log.info("fitted %d curves, %d without a usable window", len(rates), int(rates["rate"].isna().sum()))

@@ -1,0 +1,63 @@
+"""MN's figure, drawn from its Parquet tables (see :mod:`ltpipe.plotting` for the driver)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import NullFormatter
+
+from ltpipe.plotting import panels
+
+__all__ = ["fig_mn"]
+
+
+METHOD_LABELS = {
+    "neuron_pruning": "neuron pruning (Remark 3.5)",
+    "random_features": "random features (k)",
+    "pc": "weight pruning, subset sum",
+    "mw": "weight pruning, one product",
+}
+
+
+def fig_mn(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """MN: (a) the single neuron's relative test error vs d per method; (b) the finite dataset's relative
+    training error and (c) test accuracy vs k (median, interquartile range)."""
+    trials = tables["trials"].assign(method=lambda d: d["method"].map(METHOD_LABELS).fillna(d["method"]))
+    fig, axes = panels(plot, 3)
+    common = {
+        "hue": "method",
+        "style": "method",
+        "markers": True,
+        "dashes": False,
+        "estimator": "median",
+        "errorbar": ("pi", 50),
+        "err_style": "band",
+        "palette": plot.get("palette", "deep"),
+    }
+    neuron = trials[trials["task"] == "neuron"]
+    sns.lineplot(data=neuron, x="d", y="test_error", ax=axes[0], **common)
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="input dimension d",
+        ylabel="relative test error",
+        title="(a) one ReLU neuron",
+    )
+    data = trials[trials["task"] == "mnist"].assign(test_acc=lambda d: 100 * d["test_acc"])
+    sns.lineplot(data=data, x="k", y="train_error", ax=axes[1], **common)
+    axes[1].set(
+        xscale="log", xlabel="features per block k", ylabel="relative training error", title="(b) two MNIST digits: fit"
+    )
+    sns.lineplot(data=data, x="k", y="test_acc", ax=axes[2], **common)
+    axes[2].set(
+        xscale="log", xlabel="features per block k", ylabel="test accuracy (%)", title="(c) two MNIST digits: test"
+    )
+    for ax, values in zip(axes, (neuron["d"], data["k"], data["k"]), strict=True):
+        ticks = sorted(set(values))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.legend(fontsize="x-small")
+    return fig

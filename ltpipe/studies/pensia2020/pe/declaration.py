@@ -1,0 +1,35 @@
+"""PE's declaration (torch-free: the workflow reads it to build the DAG)."""
+
+from typing import Any
+
+from ltpipe.registry import Experiment, Figure
+
+
+def check(section: dict[str, Any]) -> list[str]:
+    """Every network the section lists has its learning rate and epoch budgets."""
+    return [
+        f"{key}: no value for network {network} (pensia2020.pe.networks lists it)"
+        for key in ("lr", "epochs")
+        for network in section["networks"]
+        if network not in section[key]
+    ]
+
+
+EXPERIMENT = Experiment(
+    id="pe",
+    study="pensia2020",
+    title="edge-popup on random networks: Fig. 1c's structure against a wide network (Experiment 2)",
+    rules="edgepopup",
+    tables=("runs", "selected"),
+    gathered=("runs",),
+    parts=lambda section: [f"{n}/{v}" for n in section["networks"] for v in section["variants"]],
+    figures=(Figure("pe", ("selected",)),),
+    claims=("pe.relu_hurts_small", "pe.structure_matches_wide", "pe.approaches_baseline", "pe.near_baseline"),
+    claim_tables=("selected",),
+    commands={
+        "pe": "ltpipe.studies.pensia2020.pe.job:pe_main",
+        "pe-select": "ltpipe.studies.pensia2020.pe.job:select_main",
+    },
+    needs=("mnist",),
+    check=check,
+)

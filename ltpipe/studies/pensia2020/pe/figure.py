@@ -1,0 +1,91 @@
+"""PE's figure, drawn from its Parquet tables (see :mod:`ltpipe.plotting` for the driver)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+
+from ltpipe.plotting import panels
+
+__all__ = ["fig_pe"]
+
+
+PE_LABELS = {"structure": "structure (Fig. 1c)", "structure-relu": "structure + ReLU", "wide": "wide random"}
+
+
+PE_TITLES = {"fc2": "Two-layer FC", "fc4": "Four-layer FC", "lenet5": "LeNet5"}
+
+
+def fig_pe(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """PE (Fig. 2a-c): test accuracy against the weights kept (log x), one panel per network, one colour per
+    masked variant: solid, the validation-selected epoch budget (mean +- one standard error over trials);
+    dashed, the paper's best test accuracy over the budgets. The trained dense baseline: a star at its
+    weights and a dotted line at its accuracy."""
+    sel = tables["selected"].copy()
+    sel["acc_selected"] = 100 * sel["test_acc_selected"]
+    sel["acc_max"] = 100 * sel["test_acc_max_over_budgets"]
+    networks = list(dict.fromkeys(sel["network"]))
+    fig, axes = panels(plot, len(networks))
+    variants = [v for v in PE_LABELS if v in set(sel["variant"])]
+    colours = dict(zip(variants, sns.color_palette(plot.get("palette", "deep"), len(variants)), strict=True))
+    for ax, network in zip(axes, networks, strict=True):
+        part = sel[sel["network"] == network]
+        for variant in variants:
+            g = part[part["variant"] == variant].groupby("keep")
+            if not len(g):
+                continue
+            m = g.agg(
+                x=("params_kept", "mean"),
+                y=("acc_selected", "mean"),
+                sd=("acc_selected", "std"),
+                n=("acc_selected", "size"),
+                ymax=("acc_max", "mean"),
+            )
+            se = (m["sd"] / np.sqrt(m["n"])).fillna(0.0)
+            ax.errorbar(
+                m["x"],
+                m["y"],
+                yerr=se,
+                color=colours[variant],
+                marker="o",
+                ms=3.5,
+                lw=1.3,
+                capsize=2,
+                label=PE_LABELS[variant],
+            )
+            ax.plot(m["x"], m["ymax"], color=colours[variant], ls="--", lw=0.9, alpha=0.8)
+        base = part[part["variant"] == "baseline"]
+        if len(base):
+            acc, n = base["acc_selected"].mean(), base["params_kept"].mean()
+            ax.axhline(acc, color="0.3", ls=":", lw=1)
+            ax.plot([n], [acc], marker="*", ms=10, color="0.15", ls="none", label="dense baseline (trained)")
+            ax.annotate(
+                f"{acc:.1f}%, {n:,.0f} weights",
+                (n, acc),
+                xytext=(0, 5),
+                textcoords="offset points",
+                va="bottom",
+                ha="center",
+                fontsize="x-small",
+                color="0.15",
+            )
+        ax.set_xscale("log")
+        ax.set_ylim(0, 104)
+        ax.set_xlabel("weights kept")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(PE_TITLES.get(network, network))
+    handles, labels = [], []
+    for ax in axes:  # one legend for the figure, every entry once
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    handles.append(Line2D([], [], color="0.3", ls="--", lw=0.9, label="best over budgets (the paper's)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="x-small", frameon=False)
+    fig.suptitle(plot.get("title", "Edge-popup on random networks (MNIST)"))
+    return fig

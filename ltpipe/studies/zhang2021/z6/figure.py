@@ -1,0 +1,67 @@
+"""Z6's figure, drawn from its Parquet tables (see :mod:`ltpipe.plotting` for the driver)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from ltpipe.analysis import per_eta
+from ltpipe.plotting import eta_title, panels
+
+__all__ = ["fig_z6"]
+
+
+def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
+    """Fig. 6: test error vs % of first-layer weights remaining (x reversed), one line per N, log y.
+
+    One panel per eta; open markers where most trials' rounds stopped at max_iter.
+    """
+    groups = per_eta(tables["rounds"])
+    fig, axes = panels(plot, len(groups))
+    for ax, (eta, rounds) in zip(axes, groups, strict=True):
+        rounds = rounds.assign(percent=100 * rounds["remaining"])
+        sns.lineplot(
+            data=rounds,
+            x="percent",
+            y="test_error",
+            hue="n_samples",
+            style="n_samples",
+            markers=True,
+            dashes=False,
+            estimator="median",
+            errorbar=("pi", 50),
+            palette=plot.get("palette", "viridis"),
+            ax=ax,
+        )
+        cells = rounds.groupby(["n_samples", "round"]).agg(
+            percent=("percent", "median"),
+            error=("test_error", "median"),
+            capped=("stop", lambda s: (s == "capped").mean()),
+        )
+        capped = cells[cells["capped"] > 0.5]
+        if len(capped):
+            ax.plot(
+                capped["percent"],
+                capped["error"],
+                ls="none",
+                marker="o",
+                ms=8,
+                mfc="none",
+                color="tab:red",
+                label="most rounds capped",
+            )
+        ratio = 100 * float((rounds["r_star"] / rounds["d"]).iloc[0])
+        ax.axvline(ratio, color="0.5", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_yscale("log")
+        ticks = [t for t in (100, 50, 20, 10, 5, 3) if rounds["percent"].min() * 0.99 <= t]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.set_xlabel("remaining weights (%)")
+        ax.set_ylabel("test error (MSE)")
+        ax.legend(title="N", fontsize="small")
+        ax.set_title(eta_title(plot.get("title", "IMP on the sparse teacher (Fig. 6)"), eta, len(groups) > 1))
+    return fig
