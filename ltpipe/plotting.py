@@ -63,11 +63,12 @@ def heatmap(
     ylabel: str,
     marks: pd.Series | None,
     hatched: pd.DataFrame | None = None,
+    marks_label: str = "",
 ) -> None:
     """Success-rate heat map, black = all fail, white = all succeed (as in the paper).
 
-    ``marks`` (per column, a row value) are joined by a red line; cells true in ``hatched``
-    (same labels as ``rate``) are hatched, with a legend entry saying so.
+    ``marks`` (per column, a row value) are joined by a red line, with ``marks_label`` in the legend;
+    cells true in ``hatched`` (same labels as ``rate``) are hatched, with a legend entry saying so.
     """
     shown = rate.sort_index(ascending=False)
     sns.heatmap(
@@ -84,18 +85,29 @@ def heatmap(
     ax.set_ylabel(ylabel)
     ys = list(shown.index)
     xs = list(shown.columns)
+    keys = []
     if marks is not None:
         pts = [(xs.index(c) + 0.5, ys.index(v) + 0.5) for c, v in marks.items() if np.isfinite(v) and v in ys]
         if pts:
             px, py = zip(*pts, strict=True)
-            ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1)
+            (line,) = ax.plot(px, py, "o-", color="tab:red", ms=4, lw=1, label=marks_label)
+            keys.append(line)
     if hatched is not None:
         cells = hatched.reindex(index=ys, columns=xs).fillna(False).astype(bool).to_numpy()
         for i, j in zip(*np.nonzero(cells), strict=True):
             ax.add_patch(Rectangle((j, i), 1, 1, fill=False, hatch=CAPPED_HATCH, edgecolor="tab:orange", lw=0))
         if cells.any():
-            key = Patch(facecolor="0.5", hatch=CAPPED_HATCH, edgecolor="tab:orange", label="most trials capped")
-            ax.legend(handles=[key], loc="upper left", bbox_to_anchor=(0, -0.18), fontsize="x-small", frameon=False)
+            keys.append(
+                Patch(
+                    facecolor="0.5",
+                    hatch=CAPPED_HATCH,
+                    edgecolor="tab:orange",
+                    label="most trials still moving at the cap",
+                )
+            )
+    shown_keys = [k for k in keys if k.get_label()]
+    if shown_keys:
+        ax.legend(handles=shown_keys, loc="upper left", bbox_to_anchor=(0, -0.18), fontsize="x-small", frameon=False)
 
 
 def draw(

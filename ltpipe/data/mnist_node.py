@@ -80,6 +80,7 @@ def _download(root: str | os.PathLike, missing: Sequence[str]) -> None:
         lines += [f"{name}: {err}" for name, errs in failures.items() for err in errs]
         raise _error(lines, root)
 
+
 def ensure(root: str | os.PathLike, verify_checksums: bool, download: bool = True) -> dict:
     """Make the four files available under ``root`` and return the manifest of :func:`verify`.
 
@@ -159,6 +160,7 @@ def fetch(manifest: dict, root: str | os.PathLike, dest: str | os.PathLike) -> d
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return verify(dest, verify_checksums)
+
 
 # --- command line --------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from ltpipe.plotting import panels
+from ltpipe.studies.pensia2020.pc.figure import SUP_BALL, SUP_ONE
 from ltpipe.studies.pensia2020.pc.laws import error_curves, fits
 
 __all__ = ["fig_mw"]
@@ -29,9 +30,10 @@ def fig_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
             if np.isfinite(f["exponent"]):
                 ok = cur[cur["error"] > 0]
                 c0 = np.exp(np.mean(np.log(ok["error"]) - f["exponent"] * np.log(ok["n"])))
-                ax.plot(ok["n"], c0 * ok["n"] ** f["exponent"], "--", color=color, lw=1, label=f"n^{f['exponent']:.2f}")
+                law = rf"$\propto n^{{{f['exponent']:.2f}}}$"
+                ax.plot(ok["n"], c0 * ok["n"] ** f["exponent"], "--", color=color, lw=1, label=law)
         ax.set(xscale="log", yscale="log", xlabel="width factor n (units per weight and side)")
         ax.legend(fontsize="x-small")
-    axes[0].set(ylabel="sup over |x| <= 1 and w of |wx - g(x)|", title="(a) one weight")
-    axes[1].set(ylabel="sup over ||x|| <= 1 of ||f(x) - g(x)||", title="(b) random targets")
+    axes[0].set(ylabel=SUP_ONE, title="(a) one weight")
+    axes[1].set(ylabel=SUP_BALL, title="(b) random targets")
     return fig

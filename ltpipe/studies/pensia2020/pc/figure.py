@@ -8,14 +8,18 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import NullFormatter
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ltpipe.plotting import panels
 
-__all__ = ["CONSTRUCTION_LABELS", "fig_pc_mw"]
+__all__ = ["CONSTRUCTION_LABELS", "SUP_BALL", "SUP_ONE", "fig_pc_mw"]
 
 
 CONSTRUCTION_LABELS = {"pc": "subset sum (Pensia et al.)", "mw": "one product (Malach et al.)"}
+# the sups the two error panels show (mathtext), shared with MW's figure
+SUP_ONE = r"$\sup_{|x| \leq 1,\ w}\ |w x - g(x)|$"
+SUP_BALL = r"$\sup_{\|x\| \leq 1}\ \|f(x) - g(x)\|$"
 
 
 def _trial_sup(single: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +51,7 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
         xscale="log",
         yscale="log",
         xlabel="random weights of g (4n)",
-        ylabel="sup over |x| <= 1 and w of |wx - g(x)|",
+        ylabel=SUP_ONE,
         title="(a) one weight (Lemma 1)",
     )
     net = tables["network"].assign(construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS))
@@ -66,7 +70,7 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
         xscale="log",
         yscale="log",
         xlabel="parameters of the random network",
-        ylabel="sup over ||x|| <= 1 of ||f(x) - g(x)||",
+        ylabel=SUP_BALL,
         title="(b) random targets",
     )
     if have_ps:
@@ -82,8 +86,13 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
             ylabel="test accuracy (%)",
             title="(c) the PS target (784-500-10)",
         )
-        axes[2].xaxis.set_minor_formatter(NullFormatter())  # a range under two decades: no crowded labels
+        # a range under two decades: label a few round values, not only the one power of ten inside it
+        axes[2].xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes[2].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}".replace("e+0", "e")))
+        axes[2].xaxis.set_minor_formatter(NullFormatter())
         axes[2].legend(fontsize="x-small")
     for ax in axes[:2]:
-        ax.legend(fontsize="x-small")
+        handles, _ = ax.get_legend_handles_labels()
+        band = Patch(facecolor="0.6", alpha=0.3, label="interquartile range over trials")
+        ax.legend(handles=[*handles, band], fontsize="x-small")
     return fig

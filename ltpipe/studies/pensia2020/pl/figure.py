@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from ltpipe.plotting import setup
 
@@ -36,7 +37,8 @@ def fig_pl_a(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figur
     ax.set_yscale("log")
     ax.set_xlabel("number of coefficients n")
     r = float(trials["target_range"].iloc[0]) if "target_range" in trials else 0.5
-    ax.set_ylabel(f"optimal error, sup over z in [-{r:g}, {r:g}]")
+    ax.set_ylabel(rf"optimal error, $\sup_{{z \in [-{r:g}, {r:g}]}}$")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(plot.get("title", "Random subset sum (Lueker)"))
     return fig
 
@@ -57,7 +59,9 @@ def fig_pl_b(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figur
         palette=plot.get("palette", "deep"),
         ax=ax,
     )
-    ax.set_xlabel(r"$\log_{10}(1/\epsilon)$")
-    ax.set_ylabel(f"n needed (P[sup error <= eps] >= {needed['probability'].iloc[0]:g})")
+    ax.set_xlabel(r"$\log_{10}(1/\varepsilon)$")
+    ax.set_ylabel(rf"$n$ needed: $P[\sup_z \mathrm{{error}} \leq \varepsilon] \geq {needed['probability'].iloc[0]:g}$")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # log10(1/eps) and n are integers
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(plot.get("title", "Coefficients needed"))
     return fig

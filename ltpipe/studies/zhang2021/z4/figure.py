@@ -21,6 +21,14 @@ def fig_z4(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         rate = trials.pivot_table(index="n_samples", columns="r", values="success", aggfunc="mean")
         need = n_needed(trials)
         marks = pd.Series(need["n_needed"].to_numpy(), index=need["r"])
-        heatmap(ax, rate, "r", "number of samples N", marks, capped_majority(trials, "n_samples", "r"))
+        heatmap(
+            ax,
+            rate,
+            r"$r$",
+            r"number of samples $N$",
+            marks,
+            capped_majority(trials, "n_samples", "r"),
+            marks_label=r"$N$ needed: the smallest $N$ with success rate $\geq 0.5$",
+        )
         ax.set_title(eta_title(plot.get("title", "Sample complexity (Fig. 4)"), eta, len(groups) > 1))
     return fig
