@@ -8,11 +8,11 @@ concatenates them into ``results/claims.parquet`` and ``results/claims.md``.
 Each row is one claim: id, figure, claim (the sentence), value (what was
 measured), op and threshold (the test applied: ``value op threshold``),
 verdict and detail (how the value was obtained, and why a claim could not be
-tested when it could not). The verdict is ``pass`` or ``fail`` (a claim that
-cannot be evaluated, e.g. no boundary inside the grid, fails), or ``not run``
-for each declared claim of an experiment whose tables are missing (MNIST
-unavailable offline, say), so that the claims of every other experiment are
-still written.
+tested when it could not). The verdict is ``pass`` or ``fail``; ``untestable``
+when the data do not meet the claim's premise (say both variants of a
+comparison at chance), with the reason; or ``not run`` for each declared claim
+of an experiment whose tables are missing (MNIST unavailable offline, say), so
+that the claims of every other experiment are still written.
 """
 
 from __future__ import annotations
@@ -32,10 +32,25 @@ from ltpipe.analysis import linear_fit
 from ltpipe.studies import study_function
 from ltpipe.tables import read_table, write_table
 
-__all__ = ["base_id", "claim_row", "evaluate", "fmt", "markdown", "not_run_rows", "spearman", "trend_claims"]
+__all__ = [
+    "NOT_RUN",
+    "UNTESTABLE",
+    "VERDICTS",
+    "base_id",
+    "claim_row",
+    "evaluate",
+    "fmt",
+    "markdown",
+    "not_run_rows",
+    "spearman",
+    "summary",
+    "trend_claims",
+]
 
 COLUMNS = ["id", "figure", "claim", "value", "op", "threshold", "verdict", "detail"]
 NOT_RUN = "not run"
+UNTESTABLE = "untestable"
+VERDICTS = ("pass", "fail", UNTESTABLE, NOT_RUN)
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +62,19 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def claim_row(cid: str, figure: str, text: str, value: float, op: str, threshold: float, detail: str) -> dict:
-    """One claims row; NaN values fail."""
+def claim_row(
+    cid: str,
+    figure: str,
+    text: str,
+    value: float,
+    op: str,
+    threshold: float,
+    detail: str,
+    untestable: str = "",
+) -> dict:
+    """One claims row; NaN values fail. ``untestable``: why the data cannot test the claim (its premise does
+    not hold, say both variants at chance); the verdict is then ``untestable`` whatever the value, and the
+    reason leads the detail."""
     value = float(value)
     ok = math.isfinite(value) and OPS[op](value, float(threshold))
     return {
@@ -58,8 +84,8 @@ def claim_row(cid: str, figure: str, text: str, value: float, op: str, threshold
         "value": value,
         "op": op,
         "threshold": float(threshold),
-        "verdict": "pass" if ok else "fail",
-        "detail": detail,
+        "verdict": UNTESTABLE if untestable else "pass" if ok else "fail",
+        "detail": f"untestable: {untestable}; {detail}" if untestable else detail,
     }
 
 
@@ -130,19 +156,44 @@ def not_run_rows(exp: str, declared: Iterable[str], figure: str, reason: str) ->
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _counts(df: pd.DataFrame) -> dict[str, int]:
+    return {v: int((df["verdict"] == v).sum()) for v in VERDICTS}
+
+
+def summary(df: pd.DataFrame) -> str:
+    """The claims in brief: the totals, one line per experiment (in table order) with its count of each
+    verdict, why the experiments that did not run did not, and where everything is. It heads claims.md and
+    is what the workflow prints at the end of a run."""
+    total = _counts(df)
+    head = f"# Claims: {total['pass']} of {len(df)} pass"
+    head += " (" + ", ".join(f"{n} {v}" for v, n in total.items() if v != "pass") + ")"
+    exp = df["id"].str.split(".").str[0]
+    lines = [head, "", "| experiment | " + " | ".join(VERDICTS) + " |", "|---" * (len(VERDICTS) + 1) + "|"]
+    for name, rows in df.groupby(exp, sort=False):
+        counts = _counts(rows)
+        lines.append(f"| {name} | " + " | ".join(str(counts[v]) for v in VERDICTS) + " |")
+    not_run = df[df["verdict"] == NOT_RUN]
+    if len(not_run):
+        lines.append("")
+        for reason, rows in not_run.groupby("detail", sort=False):
+            names = ", ".join(dict.fromkeys(rows["id"].str.split(".").str[0]))
+            lines.append(f"Not run: {names}. {reason.strip().splitlines()[0]}")
+    lines += [
+        "",
+        "Every claim with its value and test: results/claims.md (and results/claims.parquet); the figures: "
+        "results/figures/; figures, captions and verdicts in one page: snakemake --report report.html",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(df: pd.DataFrame) -> str:
-    """The claims as a Markdown table, failures flagged in bold."""
-    passed = int((df["verdict"] == "pass").sum())
-    not_run = int((df["verdict"] == NOT_RUN).sum())
-    title = f"# Claims: {passed} of {len(df)} pass"
-    if not_run:
-        title += f" ({not_run} not run)"
-    lines = [title, "", "| verdict | id | claim | value | test | detail |", "|---|---|---|---|---|---|"]
+    """The claims as Markdown: the summary, then one table row per claim, failures flagged in bold."""
+    lines = [summary(df), "| verdict | id | claim | value | test | detail |", "|---|---|---|---|---|---|"]
     for row in df.itertuples():
         if row.verdict == NOT_RUN:
             lines.append(f"| not run | {row.id} | {row.claim} | | | {row.detail} |")
             continue
-        verdict = "pass" if row.verdict == "pass" else "**FAIL**"
+        verdict = "**FAIL**" if row.verdict == "fail" else row.verdict
         lines.append(
             f"| {verdict} | {row.id} | {row.claim} | {row.value:.4g} | {row.op} {row.threshold:g} | {row.detail} |"
         )
@@ -203,10 +254,4 @@ def gather_main(argv: Sequence[str] | None = None) -> None:
     write_table(df, args.out, config={"inputs": args.inputs})
     if args.markdown:
         Path(args.markdown).write_text(markdown(df))
-    log.info(
-        "%d claims: %d pass, %d fail, %d not run",
-        len(df),
-        (df["verdict"] == "pass").sum(),
-        (df["verdict"] == "fail").sum(),
-        (df["verdict"] == NOT_RUN).sum(),
-    )
+    log.info("%d claims: %s", len(df), ", ".join(f"{n} {v}" for v, n in _counts(df).items()))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ltpipe.claims import NOT_RUN, fmt
+from ltpipe.claims import NOT_RUN, VERDICTS, fmt
 from ltpipe.tables import read_table
 
 __all__ = ["claims_html", "experiment_of", "figure_rst", "rst_escape"]
@@ -50,8 +50,8 @@ def _measured(row) -> str:
 
 
 def _counts(claims: pd.DataFrame) -> dict[str, int]:
-    """How many claims pass, fail and were not run."""
-    return {v: int((claims["verdict"] == v).sum()) for v in ("pass", "fail", NOT_RUN)}
+    """How many claims have each verdict."""
+    return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
 
 
 def figure_rst(exp: str, claims: pd.DataFrame) -> str:
@@ -87,6 +87,7 @@ td.verdict { font-weight: bold; white-space: nowrap; }
 tr.pass td.verdict { color: #15803d; }
 tr.fail td.verdict { color: #b91c1c; }
 tr.not-run td.verdict { color: #64748b; }
+tr.untestable td.verdict { color: #a16207; }
 td.id { font-family: monospace; min-width: 14em; max-width: 22em; overflow-wrap: anywhere; }
 td.claim, td.detail { min-width: 16em; }
 td.value, td.test { white-space: nowrap; }
@@ -96,7 +97,9 @@ td.value, td.test { white-space: nowrap; }
 def claims_html(claims: pd.DataFrame) -> str:
     """The claims as one HTML page: a title with the counts, then one table row per claim."""
     counts = _counts(claims)
-    title = f"Claims: {counts['pass']} of {len(claims)} pass, {counts['fail']} fail, {counts[NOT_RUN]} not run"
+    title = f"Claims: {counts['pass']} of {len(claims)} pass, " + ", ".join(
+        f"{n} {v}" for v, n in counts.items() if v != "pass"
+    )
     head = ["verdict", "id", "claim", "value", "test", "detail"]
     rows = []
     for row in claims.itertuples():

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["atomic_path", "gather_main", "provenance", "read_metadata", "read_table", "write_table"]
+__all__ = ["atomic_path", "gather_main", "load_torch", "provenance", "read_metadata", "read_table", "write_table"]
 
 META_KEY = b"ltpipe"
 log = logging.getLogger(__name__)
@@ -119,6 +119,24 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The provenance metadata of a table."""
     meta = pq.read_schema(path).metadata or {}
     return json.loads(meta.get(META_KEY, b"{}"))
+
+
+def load_torch(path: str | os.PathLike) -> Any:
+    """A file a job saved with ``torch.save`` (a checkpoint, a trained target, masks), loaded as tensors and plain
+    types only: a file that carries anything else (a pickled callable, say, from a swapped results folder or a
+    shared cache) is refused with a ValueError naming it, and none of its code runs."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"refusing to load {path}: it holds more than tensors and plain types, which no file ltpipe writes "
+            f"does ({first}). Delete it and rerun the job that writes it."
+        ) from None
 
 
 def gather_main(argv: Sequence[str] | None = None) -> None:

@@ -225,7 +225,7 @@ def test_a_killed_job_resumes_with_the_same_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(pe, "train_epochs", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         pe.run_job(cfg, str(tmp_path / "mnist"), checkpoint=ckpt, **args)
-    assert len(torch.load(ckpt, weights_only=False)["rows"]) == 2
+    assert len(torch.load(ckpt, weights_only=True)["rows"]) == 2
     calls["n"] = -100
     resumed = pe.run_job(cfg, str(tmp_path / "mnist"), checkpoint=ckpt, **args)
     assert calls["n"] == -98  # only the two missing runs trained

@@ -295,7 +295,7 @@ def test_negative_survivors_keep_training_in_later_imp_rounds(data, monkeypatch,
     rec = EntryRecorder(monkeypatch)
     run_imp({**CFG, "rounds": 2}, data, arch=ARCH, mode="imp", seed=9, checkpoint_dir=tmp_path)
     start = rec.entries[1]
-    trained = torch.load(tmp_path / "round_0001.pt", weights_only=False)["state"]["trained"]
+    trained = torch.load(tmp_path / "round_0001.pt", weights_only=True)["state"]["trained"]
     for name in LENET_WEIGHTS:
         alive = start[f"{name}_mask"] == 1
         neg = alive & (start[name] < 0)
@@ -484,7 +484,11 @@ def z7_job(root, out, modes, cfg, *extra):
             str(out / "masks.pt"),
         ]
     )
-    return read_table(out / "epochs.parquet"), read_table(out / "rounds.parquet"), torch.load(out / "masks.pt")
+    return (
+        read_table(out / "epochs.parquet"),
+        read_table(out / "rounds.parquet"),
+        torch.load(out / "masks.pt", weights_only=True),
+    )
 
 
 def test_z7_job_trains_every_run_of_its_n_and_reinit_takes_the_imp_masks(mnist_root, tmp_path):

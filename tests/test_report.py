@@ -4,11 +4,11 @@ The Snakemake 9 report is a single-page app: ``results`` (a script in the page) 
 its caption and data URI (a relative path in a ``.zip`` report), and ``app.setView`` shows one, as its eye
 button does. The checker below shows every figure of the registry that way and waits for the ``<img>`` the
 app renders to decode (``naturalWidth > 0``), reads the caption the sidebar shows, and reads the claims table
-out of the frame the app opens for it. It talks to Chromium over the DevTools protocol with a small
-websocket client from the standard library.
+out of the frame the app opens for it. It drives Chromium through Selenium's WebDriver and Debian's
+chromedriver.
 
-Chromium comes from Debian (``apt-get install chromium``). Without it the tests skip, unless the environment
-variable CI is set: then they fail.
+Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``; ``.ci/run`` installs
+them). Without them the tests skip, unless the environment variable CI is set: then they fail.
 """
 
 from __future__ import annotations
@@ -20,13 +20,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import time
 import types
-import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -38,166 +32,80 @@ from conftest import ROOT, snakemake
 from docutils.core import publish_parts
 
 from ltpipe import registry
-from ltpipe.claims import NOT_RUN, base_id
+from ltpipe.claims import NOT_RUN, VERDICTS, base_id
 from ltpipe.report import experiment_of, figure_rst
 from ltpipe.tables import read_table
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+CHROMEDRIVER = shutil.which("chromedriver")
 FIGURES = {f"results/figures/{f.id}.png": (e, f) for e, f in registry.figures()}
 CLAIMS_ITEM = "results/claims.html"
 Category = collections.namedtuple("Category", "name")  # what the report's categories have
 
 
-class DevTools:
-    """A Chrome DevTools Protocol session with one page target, over a minimal websocket client."""
+class Page:
+    """The page of a headless Chromium under WebDriver, with the few things the checks need."""
 
-    def __init__(self, ws_url: str, timeout: float = 60):
-        url = urllib.parse.urlparse(ws_url)
-        self.sock = socket.create_connection((url.hostname, url.port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            f"GET {url.path} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("DevTools closed the connection during the handshake")
-            head += chunk
-        head, _, self.buffer = head.partition(b"\r\n\r\n")
-        if b" 101 " not in head.split(b"\r\n", 1)[0]:
-            raise ConnectionError(f"websocket handshake refused: {head[:200]!r}")
-        self.next_id = 0
-        self.events: list[dict] = []
+    def __init__(self, driver):
+        self.driver = driver
 
-    def _exactly(self, n: int) -> bytes:
-        while len(self.buffer) < n:
-            chunk = self.sock.recv(max(65536, n - len(self.buffer)))
-            if not chunk:
-                raise ConnectionError("DevTools closed the connection")
-            self.buffer += chunk
-        out, self.buffer = self.buffer[:n], self.buffer[n:]
-        return out
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression (a promise is awaited); a JavaScript exception raises."""
+        return self.driver.execute_script(f"return ({expression});")
 
-    def _send_frame(self, opcode: int, payload: bytes) -> None:
-        n = len(payload)
-        header = bytes([0x80 | opcode])
-        if n < 126:
-            header += bytes([0x80 | n])
-        elif n < 1 << 16:
-            header += bytes([0x80 | 126]) + n.to_bytes(2, "big")
-        else:
-            header += bytes([0x80 | 127]) + n.to_bytes(8, "big")
-        mask = os.urandom(4)
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
-        self.sock.sendall(header + mask + masked)
+    def wait_for(self, expression: str, timeout: float = 30):
+        """The expression's value once truthy, or its last value after ``timeout`` seconds."""
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
 
-    def _receive(self) -> dict:
-        parts = []
-        while True:
-            b0, b1 = self._exactly(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = int.from_bytes(self._exactly(2), "big")
-            elif n == 127:
-                n = int.from_bytes(self._exactly(8), "big")
-            mask = self._exactly(4) if b1 & 0x80 else b""
-            payload = self._exactly(n)
-            if mask:
-                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            opcode = b0 & 0x0F
-            if opcode == 0x8:
-                raise ConnectionError("DevTools closed the websocket")
-            if opcode == 0x9:
-                self._send_frame(0xA, payload)
-                continue
-            if opcode in (0x0, 0x1, 0x2):
-                parts.append(payload)
-                if b0 & 0x80:
-                    return json.loads(b"".join(parts))
-
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self._send_frame(0x1, json.dumps({"id": self.next_id, "method": method, "params": params}).encode())
-        while True:
-            msg = self._receive()
-            if msg.get("id") == self.next_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg["result"]
-            self.events.append(msg)
-
-    def evaluate(self, expression: str, context: int | None = None):
-        """The value of a JavaScript expression (promises awaited); a JavaScript exception raises."""
-        params = {"expression": expression, "awaitPromise": True, "returnByValue": True}
-        if context is not None:
-            params["contextId"] = context
-        result = self.call("Runtime.evaluate", **params)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"JavaScript failed: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 30, context: int | None = None):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(expression, context)
-            if value or time.monotonic() > deadline:
-                return value
-            time.sleep(0.1)
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda _: self.evaluate(expression))
+        except TimeoutException:
+            return self.evaluate(expression)
 
     def open(self, path: Path) -> None:
         """Load a report and wait until its app has rendered."""
-        self.call("Page.navigate", url=path.resolve().as_uri())
+        self.driver.get(path.resolve().as_uri())
         ready = "document.readyState === 'complete' && typeof app !== 'undefined' && typeof results !== 'undefined'"
         if not self.wait_for(ready + " && document.querySelector('#app').children.length > 0"):
             raise AssertionError(f"{path}: the report's app did not start")
 
     def screenshot(self, path: Path) -> Path:
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        self.driver.save_screenshot(str(path))
         return path
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
 
 @contextlib.contextmanager
 def chromium(workdir: Path):
-    """A headless Chromium and a DevTools session on its page."""
-    profile = workdir / "profile"
-    log = (workdir / "chromium.log").open("w")
-    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-    args += ["--no-default-browser-check", "--allow-file-access-from-files", "--window-size=1400,1000"]
-    args += ["--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"]
-    port_file = profile / "DevToolsActivePort"
-    port_file.unlink(missing_ok=True)
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    session = None
+    """A headless Chromium driven by Debian's chromedriver; its log under ``workdir``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--allow-file-access-from-files",
+        "--window-size=1400,1000",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        f"--user-data-dir={workdir / 'profile'}",
+    ):
+        options.add_argument(arg)
+    service = Service(executable_path=CHROMEDRIVER, log_output=str(workdir / "chromedriver.log"))
+    driver = webdriver.Chrome(options=options, service=service)
     try:
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"Chromium did not start: {(workdir / 'chromium.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as response:
-            pages = [t for t in json.load(response) if t["type"] == "page"]
-        session = DevTools(pages[0]["webSocketDebuggerUrl"])
-        session.call("Page.enable")
-        session.call("Runtime.enable")
-        yield session
+        driver.set_script_timeout(120)
+        yield Page(driver)
     finally:
-        if session is not None:
-            session.close()
-        with contextlib.suppress(ProcessLookupError):  # the browser and its helpers: the group it leads
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        driver.quit()
 
 
 # Shows each result as its eye button does, then waits for the <img> the app renders and decodes it.
@@ -226,11 +134,11 @@ SHOW_FIGURES = """
 """
 
 
-def check_figures(page: DevTools, report: Path) -> tuple[dict[str, str], dict[str, str]]:
+def check_figures(page: Page, report: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Open ``report`` and show every figure of the registry: ({fig: problem} for each missing or broken
     figure, {fig: the caption the sidebar showed} for each figure shown)."""
     page.open(report)
-    shown = page.evaluate(f"{SHOW_FIGURES}({json.dumps(list(FIGURES))})")
+    shown = page.evaluate(f"{SHOW_FIGURES.strip()}({json.dumps(list(FIGURES))})")
     problems, captions = {}, {}
     for path, (_, fig) in FIGURES.items():
         info = shown[path]
@@ -243,36 +151,33 @@ def check_figures(page: DevTools, report: Path) -> tuple[dict[str, str], dict[st
     return problems, captions
 
 
-def claims_table(page: DevTools) -> list[list[str]]:
+def claims_table(page: Page) -> list[list[str]]:
     """Show the claims item as its eye button does and read the table rows out of the frame it opens."""
     item = json.dumps(CLAIMS_ITEM)
     page.evaluate(
         f"app.setView({{navbarMode: 'resultinfo', content: 'html', contentPath: results[{item}].data_uri, "
-        f"resultPath: {item}}}); true"
+        f"resultPath: {item}}}) || true"
     )
     assert page.wait_for("document.querySelector('iframe') !== null"), "the app opens no frame for the claims"
-    deadline = time.monotonic() + 30
-    while True:
-        frames = page.call("Page.getFrameTree")["frameTree"].get("childFrames", [])
-        if frames:
-            world = page.call("Page.createIsolatedWorld", frameId=frames[0]["frame"]["id"])["executionContextId"]
-            rows = page.wait_for(
-                "document.readyState === 'complete' && document.querySelectorAll('tbody tr').length > 0 && "
-                "Array.from(document.querySelectorAll('tbody tr'), (tr) => Array.from(tr.cells, (td) => td.innerText))",
-                timeout=5,
-                context=world,
-            )
-            if rows:
-                return rows
-        if time.monotonic() > deadline:
-            raise AssertionError("the claims frame shows no table")
-        time.sleep(0.2)
+    page.driver.switch_to.frame(page.driver.find_element("css selector", "iframe"))
+    try:
+        rows = page.wait_for(
+            "document.readyState === 'complete' && document.querySelectorAll('tbody tr').length > 0 && "
+            "Array.from(document.querySelectorAll('tbody tr'), (tr) => Array.from(tr.cells, (td) => td.innerText))"
+        )
+    finally:
+        page.driver.switch_to.default_content()
+    assert rows, "the claims frame shows no table"
+    return rows
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if CHROMIUM is None:
-        reason = "Chromium is not installed (apt-get install chromium): the report is not checked in a browser"
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        reason = (
+            "Chromium or its driver is not installed (apt-get install chromium chromium-driver): the report is not "
+            "checked in a browser"
+        )
         if os.environ.get("CI"):
             pytest.fail(reason + "; CI must install it")
         pytest.skip(reason)
@@ -334,7 +239,7 @@ def test_html_report_shows_every_figure_with_its_caption_and_verdicts(browser, r
     print(f"screenshot of the claims table: {browser.screenshot(tmp_path / 'report-claims.png')}")
     claims = read_table(one / "results" / "claims.parquet")
     assert [(r[0], r[1]) for r in rows] == list(zip(claims["verdict"], claims["id"], strict=True))
-    assert {r[0] for r in rows} <= {"pass", "fail", NOT_RUN}
+    assert {r[0] for r in rows} <= set(VERDICTS)
 
 
 @pytest.mark.workflow

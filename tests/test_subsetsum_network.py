@@ -231,7 +231,7 @@ def ps_run(tiny):
             str(tmp / "s.parquet"),
         ]
     )
-    saved = torch.load(target, weights_only=False)
+    saved = torch.load(target, weights_only=True)
     return cfg, saved, read_table(tmp / "w.parquet"), read_table(tmp / "s.parquet"), tmp
 
 

@@ -1,4 +1,5 @@
-"""Parquet I/O: atomic writes leave no temporary file, and the result has the mode a plain open() gives."""
+"""Parquet I/O: atomic writes leave no temporary file, and the result has the mode a plain open() gives; torch
+files load as tensors and plain types only."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import os
 
 import pandas as pd
 import pytest
+import torch
 
-from ltpipe.tables import atomic_path, read_metadata, read_table, write_table
+from ltpipe.tables import atomic_path, load_torch, read_metadata, read_table, write_table
 
 
 def test_written_tables_are_readable_by_the_group_as_umask_allows(tmp_path):
@@ -93,3 +95,20 @@ def test_cuda_jobs_ask_for_deterministic_algorithms(monkeypatch):
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+class Payload:
+    """What a swapped checkpoint could carry: an object whose unpickling runs code."""
+
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_a_file_carrying_a_pickled_callable_is_refused(tmp_path):
+    good, bad = tmp_path / "good.pt", tmp_path / "bad.pt"
+    torch.save({"state": {"w": torch.ones(2)}, "rows": [{"a": 1.5, "b": "x", "c": [1, 2]}], "round": 3}, good)
+    loaded = load_torch(good)
+    assert loaded["round"] == 3 and torch.equal(loaded["state"]["w"], torch.ones(2))
+    torch.save({"rows": [], "trap": Payload()}, bad)
+    with pytest.raises(ValueError, match=r"refusing to load .*bad\.pt: it holds more than tensors and plain types"):
+        load_torch(bad)

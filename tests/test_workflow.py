@@ -296,7 +296,14 @@ def test_offline_without_mnist_the_rest_runs_and_its_claims_say_not_run(tmp_path
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["data"]["mnist"] = {"root": str(tmp_path / "no-mnist"), "verify_checksums": False, "download": False}
     cfg_path.write_text(yaml.safe_dump(cfg))
-    snakemake(where, "--cores", "2")  # finishes: nothing that needs MNIST is asked for
+    out = snakemake(where, "--cores", "2")  # finishes: nothing that needs MNIST is asked for
+    # the end-of-run summary says which experiments did not run and why, and where everything is
+    said = out.stderr
+    assert "Not run: z7, pc, pe, ps, mn, mw. MNIST unavailable:" in said
+    summary = said[said.rindex("# Claims:") :]
+    for exp in ("z7", "ps", "pe", "pc", "mw", "mn"):
+        assert re.search(rf"^\| {exp} \| 0 \| 0 \| 0 \| \d+ \|$", summary, re.M), exp
+    assert "MNIST unavailable" in summary and "results/claims.md" in summary and "snakemake --report" in summary
     claims = read_table(where / "results" / "claims.parquet")
     needs = {e.id for e in registry.EXPERIMENTS if "mnist" in e.needs}
     assert needs == {"z7", "ps", "pe", "pc", "mw", "mn"}
@@ -309,7 +316,8 @@ def test_offline_without_mnist_the_rest_runs_and_its_claims_say_not_run(tmp_path
             assert not (where / e.table(e.tables[0])).exists()
         else:
             assert len(rows) and set(rows["verdict"]) <= {"pass", "fail"}, e.id
-    assert "not run" in (where / "results" / "claims.md").read_text().splitlines()[0]
+    text = (where / "results" / "claims.md").read_text()
+    assert "not run" in text.splitlines()[0] and text.startswith(summary.split("\n=")[0].rstrip())
     snakemake(where, "--report", str(where / "report.html"))
     assert planned(where) == {}
     write_tiny_mnist(tmp_path / "no-mnist")  # the files appear: the data node is checked again
@@ -358,3 +366,40 @@ def test_the_root_snakefile_and_the_catalog_entry_plan_the_same_jobs_with_the_de
     assert "Using workflow specific profile workflow/profiles/default" in catalog
     assert "Using workflow specific profile profiles/default" in root
     assert root_jobs == catalog_jobs and ("all", "1") in root_jobs and len(root_jobs) > 10
+
+
+def test_a_finished_run_moved_elsewhere_is_still_finished(runs, tmp_path):
+    """A researcher syncs a finished run (checkout and results) to another machine or folder: nothing reruns."""
+    one, _ = runs
+    moved = tmp_path / "elsewhere" / "moved"
+    shutil.copytree(one, moved, symlinks=True)
+    assert planned(moved) == {}
+
+
+def test_the_workflow_reads_its_own_checkouts_code_and_schema(tmp_path):
+    """A second checkout with a stricter schema refuses a config the installed package would accept, and its
+    own ltpipe is what the workflow imports (a line printed by its __init__ appears)."""
+    where = make_copy(tmp_path / "strict")
+    schema = where / "workflow" / "schemas" / "config.schema.yaml"
+    doc = yaml.safe_load(schema.read_text())
+    doc["properties"]["seed"]["maximum"] = 5
+    schema.write_text(yaml.safe_dump(doc, sort_keys=False))
+    init = where / "ltpipe" / "__init__.py"
+    init.write_text(init.read_text() + "\nimport sys\nprint('ltpipe of the copy', file=sys.stderr)\n")
+    out = snakemake(where, "--dry-run", check=False)
+    assert out.returncode != 0
+    assert "seed: 2021 is greater than the maximum of 5" in out.stdout + out.stderr
+    assert "ltpipe of the copy" in out.stderr
+
+
+def test_gpu_jobs_are_declared_from_the_config_both_ways(tmp_path):
+    """device: auto declares gpu=1 on the rules that can use a GPU (nothing to pass on a CPU host: without
+    --resources the resource is not limited); --config device=cpu declares none."""
+    where = make_copy(tmp_path / "gpu")
+
+    def gpus(*config):
+        out = snakemake(where, "--dry-run", "--printshellcmds", *config)
+        return {int(g) for g in re.findall(r"--gpus (\d)", out.stdout)}
+
+    assert gpus() == {1}
+    assert gpus("--config", "device=cpu") == {0}

@@ -16,8 +16,6 @@ import argparse
 import itertools
 from typing import Any
 
-from ltpipe.seeds import derive_seed
-
 __all__ = [
     "CURVE_KEYS",
     "METHOD_AXES",
@@ -54,6 +52,8 @@ def teacher_section(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def trial_specs(study: str, exp: str, cfg: dict[str, Any], r: int, base_seed: int) -> list[dict[str, Any]]:
     """One spec per (problem grid point, trial) at this r, with its derived seed."""
+    from ltpipe.seeds import derive_seed  # here: the workflow's process imports this module without numpy
+
     axes = problem_axes(cfg)
     specs = []
     for point in itertools.product(*(values(cfg, a) for a in axes)):

@@ -34,9 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-if TYPE_CHECKING:  # torch is imported by load() only, so the workflow can import this module cheaply
+if TYPE_CHECKING:  # numpy and torch are imported where used: the workflow's process imports this module
+    import numpy as np
     import torch
 
 __all__ = [
@@ -108,6 +107,8 @@ def _error(problems: Sequence[str], root: str | os.PathLike, subset_hint: bool =
 
 def _parse_idx(data: bytearray | bytes, name: str, ndim: int | None = None) -> np.ndarray:
     """Parse the bytes of an IDX file of unsigned bytes; ``name`` is used in error messages."""
+    import numpy as np
+
     if len(data) < 4:
         raise MnistError(f"{name}: only {len(data)} bytes, too short for an IDX header")
     zero, dtype, dims = int.from_bytes(data[:2], "big"), data[2], data[3]
@@ -175,6 +176,8 @@ def verify(root: str | os.PathLike, verify_checksums: bool) -> dict:
     :class:`MnistError`. The manifest is ``{"verify_checksums", "n_train",
     "n_test", "files": {name: {"path", "bytes", "md5"}}}``, each path relative to ``root``.
     """
+    import numpy as np
+
     raw = raw_dir(root)
     missing = [name for name in FILES.values() if not (raw / name).is_file()]
     if missing:
@@ -232,6 +235,7 @@ def verify(root: str | os.PathLike, verify_checksums: bool) -> dict:
         "files": files,
     }
 
+
 def present(root: str | os.PathLike) -> bool:
     """Whether the four files exist under ``root`` (no check of their contents)."""
     return all((raw_dir(root) / name).is_file() for name in FILES.values())
@@ -247,6 +251,7 @@ def data_root(paths: Sequence[str | os.PathLike]) -> str:
     if len(folders) != 1 or names != sorted(FILES.values()):
         raise MnistError(f"expected the four MNIST files ({', '.join(FILES.values())}) in one folder, got {paths}")
     return str(folders.pop().parent.parent)
+
 
 # --- loading and subsets -------------------------------------------------------------------------------------
 

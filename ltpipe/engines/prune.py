@@ -32,7 +32,6 @@ run computes the same numbers as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ltpipe.tables import atomic_path
+from ltpipe.progress import Progress
+from ltpipe.tables import atomic_path, load_torch
 
 __all__ = [
     "MODES",
@@ -211,20 +211,22 @@ def run_rounds(
     epoch_rows: list[dict] = []
     round_rows: list[dict] = []
     start = 0
+    progress = Progress(n_rounds, logger=log)
     if checkpoint_dir is not None:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         saved = sorted(checkpoint_dir.glob("round_*.pt"))
         if saved:
-            ckpt = torch.load(saved[-1], weights_only=False)
+            ckpt = load_torch(saved[-1])
             state, epoch_rows, round_rows = ckpt["state"], ckpt["epoch_rows"], ckpt["round_rows"]
             start = ckpt["round"] + 1
             log.info("resuming after round %d from %s", ckpt["round"], saved[-1])
+            for _ in range(start):
+                progress.skip()
     for k in range(start, n_rounds):
-        began = time.perf_counter()
         state, epochs, rounds = do_round(k, state)
         epoch_rows += epochs
         round_rows += rounds
-        log.info("round %d of %d done in %.1f s", k, n_rounds - 1, time.perf_counter() - began)
+        progress.step("round %d of rounds 0-%d done", k, n_rounds - 1)
         if checkpoint_dir is not None:
             ckpt = {"round": k, "state": state, "epoch_rows": epoch_rows, "round_rows": round_rows}
             with atomic_path(checkpoint_dir / f"round_{k:04d}.pt") as tmp:

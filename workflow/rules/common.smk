@@ -1,6 +1,7 @@
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 # The checkout this file belongs to (workflow/rules/ lies two levels below it). The workflow reads
@@ -30,13 +31,13 @@ GATHERED = {
     for name in e.gathered
 }
 # Keys of an experiment section that only figures, claims or a later summary
-# (rate fit, n needed) read: left out of the compute jobs' params so that
+# (rate fit, radius, n needed) read: left out of the compute jobs' params so that
 # editing them reruns only those.
-NOT_COMPUTE = ("plot", "claims", "fit", "needed")
+NOT_COMPUTE = ("plot", "claims", "fit", "radius", "needed")
 # Code inputs are paths relative to the working directory, so that a finished run moved elsewhere
 # (with its checkout) is still finished.
 PKG = Path(os.path.relpath(ROOT / "ltpipe"))
-# Jobs run `python -m ltpipe`: the Python of the rule's conda env with --use-conda
+# Jobs run `python -m ltpipe`: the Python of the rule's conda env with --sdm conda
 # (workflow/envs/ltpipe.yaml), else the one running Snakemake, so the venv need
 # not be activated. The package is taken from this checkout either way.
 os.environ.update(
@@ -48,6 +49,7 @@ os.environ.update(
     ),
 )
 ENV = "../envs/ltpipe.yaml"
+RUN_STARTED = time.time()
 
 
 wildcard_constraints:
@@ -120,3 +122,28 @@ def all_targets():
     """Every experiment's tables and figures (those needing a data node through data_targets), and the claims."""
     targets = [t for e in EXPERIMENTS if not e.needs for t in experiment_targets(e)]
     return targets + ["results/claims.parquet", "results/claims.md"]
+
+
+def print_summary(failed):
+    """At the end of a run: the claims in brief (the head of results/claims.md: per experiment how many pass,
+    fail, are untestable or did not run, and why not), where the results are, and the report command.
+    """
+    claims = Path("results/claims.md")
+    lines = ["", "=" * 100]
+    if failed:
+        lines.append(
+            "Some jobs failed: their logs are above and under logs/; the other jobs ran (keep-going)."
+        )
+    if claims.exists():
+        lines.append(claims.read_text().split("\n| verdict |")[0].rstrip())
+        if claims.stat().st_mtime < RUN_STARTED:
+            lines.append(
+                "(These claims are from an earlier run: this one did not recompute them.)"
+            )
+    else:
+        lines.append(
+            "No claims yet: they are computed at the end of a whole run (snakemake without a target)."
+            " Figures: results/figures/; tables: results/."
+        )
+    lines.append("=" * 100)
+    print("\n".join(lines), file=sys.stderr)

@@ -52,8 +52,9 @@ from ltpipe.config import job_parser, start_job
 from ltpipe.data.mnist import data_root
 from ltpipe.data.mnist_subsets import prepare_data
 from ltpipe.engines.construct import build, random_target, single_weight, sup_ball, target_forward
+from ltpipe.progress import Progress
 from ltpipe.seeds import derive_seed, numpy_generator
-from ltpipe.tables import write_table
+from ltpipe.tables import load_torch, write_table
 
 __all__ = ["CONSTRUCTIONS", "network_rows", "ps_rows", "single_rows"]
 
@@ -117,20 +118,28 @@ def _row(construction: str, pruned, weights: Sequence[np.ndarray], errors: tuple
     }
 
 
+def _cost(construction: str, n: int) -> float:
+    """A construction's relative cost at width factor n, for the estimate of what is left: the subset sums
+    PC's exact solve forms per weight (two halves of 2^(n/2)), MW's n products."""
+    return 2.0 ** (n / 2) if construction == "pc" else float(n)
+
+
 def network_rows(pc: dict[str, Any], mw: dict[str, Any], base_seed: int, device: str = "cpu") -> pd.DataFrame:
     """Random targets of each depth (width ``width``, spectral norm 1 per layer), pruned by both rules at
     every n of their grids; a trial's target is the same at every n and for both constructions."""
     cfg, ev = pc["network"], pc["eval"]
     width = int(cfg["width"])
     rows = []
+    grids = (("pc", cfg["n"]), ("mw", mw["network"]["n"]))
+    each = [_cost(c, int(n)) for c, grid in grids for n in grid]
+    progress = Progress(weights=each * len(cfg["depths"]) * int(cfg["trials"]), logger=log)
     for depth in map(int, cfg["depths"]):
         name = f"depth{depth}"
         for t in range(int(cfg["trials"])):
             tseed = derive_seed(base_seed, "construct", "target", name, t)
             target = random_target(tseed, [width] * (depth + 1))
-            for construction, grid in (("pc", cfg["n"]), ("mw", mw["network"]["n"])):
+            for construction, grid in grids:
                 for n in map(int, grid):
-                    start = time.perf_counter()
                     seed = derive_seed(base_seed, "construct", "network", name, n, t)
                     pruned = build(target, seed, n, CONSTRUCTIONS[construction], device)
                     errors = _errors(target, pruned, ev, seed)
@@ -148,8 +157,8 @@ def network_rows(pc: dict[str, Any], mw: dict[str, Any], base_seed: int, device:
                             seed=seed,
                         )
                     )
-                    log.info(
-                        "%s trial %d %s n=%d: sup error %.3g (sampled %.3g), %d of %d weights kept (%.2f s)",
+                    progress.step(
+                        "%s trial %d %s n=%d: sup error %.3g (sampled %.3g), %d of %d weights kept",
                         name,
                         t,
                         construction,
@@ -158,7 +167,6 @@ def network_rows(pc: dict[str, Any], mw: dict[str, Any], base_seed: int, device:
                         errors[0],
                         pruned.params_kept,
                         pruned.params_random,
-                        time.perf_counter() - start,
                     )
     return pd.DataFrame(rows)
 
@@ -181,9 +189,10 @@ def ps_rows(
     target_pred = fx.argmax(dim=1)
     target_acc = float((target_pred == y).double().mean())
     rows = []
-    for construction, grid in (("pc", pc["ps"]["n"]), ("mw", mw["ps"]["n"])):
+    grids = (("pc", pc["ps"]["n"]), ("mw", mw["ps"]["n"]))
+    progress = Progress(weights=[_cost(c, int(n)) for c, grid in grids for n in grid], logger=log)
+    for construction, grid in grids:
         for n in map(int, grid):
-            start = time.perf_counter()
             seed = derive_seed(base_seed, "construct", "ps", n)
             pruned = build(target, seed, n, CONSTRUCTIONS[construction], device)
             errors = _errors(target, pruned, pc["ps"]["eval"], seed)
@@ -198,8 +207,8 @@ def ps_rows(
                 output_error=float((fx - gx).norm(dim=1).max()),
             )
             rows.append(row)
-            log.info(
-                "ps %s n=%d: sup error %.3g, accuracy %.4f (target %.4f), %d of %d weights kept (%.1f s)",
+            progress.step(
+                "ps %s n=%d: sup error %.3g, accuracy %.4f (target %.4f), %d of %d weights kept",
                 construction,
                 n,
                 errors[1],
@@ -207,7 +216,6 @@ def ps_rows(
                 target_acc,
                 pruned.params_kept,
                 pruned.params_random,
-                time.perf_counter() - start,
             )
     return pd.DataFrame(rows)
 
@@ -248,7 +256,7 @@ def construct_ps_main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-mw", required=True)
     args = parser.parse_args(argv)
     cfg, device = start_job(args)
-    saved = torch.load(args.target, weights_only=False)
+    saved = load_torch(args.target)
     df = ps_rows(cfg["pc"], cfg["mw"], saved["state"], data_root(args.mnist), args.seed, device)
     meta = {"seed": args.seed, **cfg, "target": saved["config"]}
     _split(df, {"pc": args.out_pc, "mw": args.out_mw}, meta, device)

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ltpipe.config import job_parser, start_job
+from ltpipe.progress import Progress
 from ltpipe.seeds import derive_seed, numpy_generator
 from ltpipe.tables import read_table, write_table
 
@@ -194,17 +195,23 @@ def pl_trials(cfg: dict[str, Any], base_seed: int, workers: int = 1) -> pd.DataF
         for t in range(int(cfg["trials"]))
     ]
     r = float(cfg["target_range"])
+    groups = list(dict.fromkeys((dist, n) for dist, n, _, _ in keys))
+    # a trial's time grows with the subset sums inside the interval, about 2^n of them
+    progress = Progress(weights=[2.0**n for _, n in groups], logger=log)
+    results = []
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(pool.map(lambda k: _trial(k[0], k[1], k[3], r), keys))
-    df = pd.DataFrame(
+        for dist, n in groups:
+            mine = [k for k in keys if (k[0], k[1]) == (dist, n)]
+            found = list(pool.map(lambda k: _trial(k[0], k[1], k[3], r), mine))
+            results += found
+            median = float(np.median([e for e, _ in found]))
+            progress.step("%s n=%d: median sup error %.3g over %d trials", dist, n, median, len(found))
+    return pd.DataFrame(
         [
             {"distribution": d, "n": n, "trial": t, "seed": s, "target_range": r, "worst_error": e, "worst_target": z}
             for (d, n, t, s), (e, z) in zip(keys, results, strict=True)
         ]
     )
-    for (dist, n), g in df.groupby(["distribution", "n"], sort=False):
-        log.info("%s n=%d: median sup error %.3g over %d trials", dist, n, g["worst_error"].median(), len(g))
-    return df
 
 
 def n_needed(trials: pd.DataFrame, eps: Sequence[float], probability: float) -> pd.DataFrame:
@@ -223,6 +230,10 @@ def n_needed(trials: pd.DataFrame, eps: Sequence[float], probability: float) -> 
                 }
             )
     return pd.DataFrame(rows)
+
+
+def fmt_list(values) -> str:
+    return ", ".join("none" if pd.isna(v) else f"{v:g}" for v in values)
 
 
 def pl_trials_main(argv: Sequence[str] | None = None) -> None:
@@ -244,4 +255,7 @@ def pl_needed_main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg, _ = start_job(args)
     df = n_needed(read_table(args.trials), cfg["eps"], float(cfg.get("probability", 0.9)))
+    for dist, g in df.groupby("distribution", sort=False):
+        log.info("%s: n needed per eps (%s) = %s", dist, fmt_list(g["eps"]), fmt_list(g["n_needed"]))
     write_table(df, args.out, config=cfg)
+    log.info("wrote %d rows to %s", len(df), args.out)

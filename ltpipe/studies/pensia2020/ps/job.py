@@ -52,8 +52,9 @@ from ltpipe.data.mnist_subsets import prepare_data
 from ltpipe.engines.models import build
 from ltpipe.engines.subsetsum import solve, solve_sparsest
 from ltpipe.engines.train import evaluate, seeded_init, train_epochs
+from ltpipe.progress import Progress
 from ltpipe.seeds import derive_seed, numpy_generator, torch_generator
-from ltpipe.tables import atomic_path, write_table
+from ltpipe.tables import atomic_path, load_torch, write_table
 
 __all__ = [
     "RANGES",
@@ -132,6 +133,7 @@ def approximate(
     """Solve every weight (on ``device``, the CPU by default); the ``weights`` table and each solution's time."""
     frames = []
     seconds = {"optimal": 0.0, "sparsest": 0.0}
+    progress = Progress(weights=[w.size for w in weights], logger=log)
     for layer, (w, a) in enumerate(zip(weights, coefficients, strict=True)):
         rows, cols = w.shape
         flat_w = w.reshape(-1)
@@ -161,7 +163,7 @@ def approximate(
                 "error_sparsest": np.abs(flat_w - sapprox),
                 "kept_sparsest": smask.sum(1).astype(np.int16),
             }
-        log.info("layer %d: %d weights solved (%.1f s so far)", layer, rows * cols, sum(seconds.values()))
+        progress.step("layer %d: %d weights solved", layer, rows * cols)
         frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True), seconds
 
@@ -202,7 +204,7 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--summary-out", required=True)
     args = parser.parse_args(argv)
     cfg, device = start_job(args)
-    saved = torch.load(args.target, weights_only=False)
+    saved = load_torch(args.target)
     state = saved["state"]
     names = _layers(state)
     weights = [state[k].double().numpy() for k in names]
