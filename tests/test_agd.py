@@ -8,7 +8,7 @@ import torch
 from conftest import make_problems, reference_agd
 
 from ltpipe.data.teacher import ball_init
-from ltpipe.engines.agd import AGDResult, curvature, gradient, loss, run_agd
+from ltpipe.engines.agd import curvature, gradient, loss, run_agd, window_size
 
 
 def test_gradient_equals_autograd(small):
@@ -191,6 +191,10 @@ def test_step_ratio_is_the_last_contraction_and_gd_contracts_at_one_minus_eta_h_
     np.testing.assert_allclose(runs[2].step_ratio.numpy(), 1 - eta * h_min.numpy(), rtol=1e-4)
 
 
+def test_window_size_is_a_fraction_or_a_count():
+    assert [window_size(w, 10_000) for w in (0.1, 0.25, 1.0, 500, 20_000)] == [1000, 2500, 1, 500, 10_000]
+
+
 def test_stop_cause_is_converged_capped_or_diverged():
     seeds, p = make_problems(trials=3)
     W0 = ball_init(seeds, p.target, p.mask, 0.3)
@@ -202,20 +206,28 @@ def test_stop_cause_is_converged_capped_or_diverged():
     assert res.iterations[0] < 3000 and res.iterations[2] == 3000
 
 
-def test_a_trial_at_the_cap_is_stalled_when_its_steps_stopped_shrinking():
-    one = torch.zeros(4)
-    res = AGDResult(
-        W=one,
-        iterations=one,
-        rel_error=one,
-        rel_change=one,
-        success=one.bool(),
-        history=None,
-        diverged=torch.tensor([True, False, False, False]),
-        converged=torch.tensor([False, True, False, False]),
-        step_ratio=torch.tensor([float("nan"), 0.5, 0.999, 1.3]),
-    )
-    assert res.stop() == ["diverged", "converged", "capped", "stalled"]
+def test_a_capped_trial_is_labelled_from_its_window_as_numpy_sees_it():
+    """window_change is the larger relative change of the loss (eq. 2) and of the error over the last window
+    of iterations, recomputed here from the engine's own iterates at the window's start and end; a trial
+    still contracting at the cap is not settled, one whose error no longer moves is."""
+    seeds, p = make_problems(trials=3)
+    W0 = ball_init(seeds, p.target, p.mask, 0.3)
+    eta = torch.tensor([0.5, 1e-3, 0.5], dtype=torch.float64)
+    m, window = 400, 0.25
+    res = run_agd(p.X, p.y, p.mask, W0, p.target, eta=eta, beta=0.2, max_iter=m, tol=0.0, window=window)
+    start = run_agd(p.X, p.y, p.mask, W0, p.target, eta=eta, beta=0.2, max_iter=m - 100, tol=0.0)
+    for b in range(3):
+        errs = [float(x.rel_error[b]) for x in (start, res)]
+        losses = [float(loss(p.X[b : b + 1], p.y[b : b + 1], x.W[b : b + 1])) for x in (start, res)]
+        expected = max(abs(errs[1] - errs[0]) / errs[1], abs(losses[1] - losses[0]) / losses[1])
+        assert float(res.window_change[b]) == pytest.approx(expected, rel=1e-6)
+    assert res.stop() == ["capped"] * 3
+    # eta 1e-3 still moves (the error falls by a few percent per window); eta 0.5 has long reached its floor
+    assert float(res.window_change[1]) > 1e-2 and not bool(res.settled[1])
+    loose = run_agd(p.X, p.y, p.mask, W0, p.target, eta=eta, beta=0.2, max_iter=m, tol=0.0, settle_tol=1.0)
+    assert loose.settled.tolist() == [True, True, True]
+    done = run_agd(p.X, p.y, p.mask, W0, p.target, eta=0.5, beta=0.2, max_iter=5000, tol=1e-8)
+    assert done.stop() == ["converged"] * 3 and done.settled.all() and done.window_change.isnan().all()
 
 
 def test_curvature_does_not_depend_on_the_thread_count():

@@ -13,7 +13,7 @@ Z6_CLAIMS = {"min_fall": 2.0, "min_rise": 10.0, "min_order": 0.8, "high_factor":
 FIG6 = [1.0, 0.5, 0.4, 0.3, 0.2, 0.15, 0.12, 0.1, 1.5, 3.0]
 
 
-def z6_rounds(curves, remaining=None, r_star=20, d=100, trials=2, stop="converged"):
+def z6_rounds(curves, remaining=None, r_star=20, d=100, trials=2, stop="converged", kept=0.5):
     """curves {N: median test error per round}; trials spread around it (+-10%) so the median is the curve."""
     rows = []
     for n, curve in curves.items():
@@ -28,10 +28,11 @@ def z6_rounds(curves, remaining=None, r_star=20, d=100, trials=2, stop="converge
                         "round": k,
                         "remaining": rem,
                         "test_error": err * spread,
-                        "teacher_kept": 0.5,
+                        "teacher_kept": kept,
                         "r_star": r_star,
                         "d": d,
                         "stop": stop,
+                        "settled": stop != "capped",
                     }
                 )
     return pd.DataFrame(rows)
@@ -114,9 +115,29 @@ def test_z6_per_eta_and_budget():
     """Each step size gets its own claims; a step size whose rounds hit max_iter fails its budget claim."""
     fast = z6_rounds({100: [2.0] * 10, 200: FIG6, 300: scaled(FIG6, 0.5)}).assign(eta=2.5)
     slow = z6_rounds({100: [2.0] * 10, 200: [1.0] * 10, 300: [0.5] * 10}, stop="capped").assign(eta=0.5)
-    slow.loc[slow.index[:3], "stop"] = "converged"
+    slow.loc[slow.index[:3], ["stop", "settled"]] = ["converged", True]
     rows = by_id(claims_z6({"rounds": pd.concat([fast, slow])}, Z6_CLAIMS))
     assert rows["z6.budget[eta=2.5]"]["verdict"] == "pass" and rows["z6.budget[eta=2.5]"]["value"] == 0
     assert rows["z6.budget[eta=0.5]"]["verdict"] == "fail"
     assert rows["z6.budget[eta=0.5]"]["value"] == pytest.approx(1 - 3 / len(slow))
     assert rows["z6.rises[eta=2.5]"]["verdict"] == "pass" and rows["z6.rises[eta=0.5]"]["verdict"] == "fail"
+    # capped but settled rounds are final: they do not count against the budget
+    rows = by_id(claims_z6({"rounds": pd.concat([fast, slow.assign(settled=True)])}, Z6_CLAIMS))
+    assert rows["z6.budget[eta=0.5]"]["verdict"] == "pass"
+
+
+def test_z6_per_initial_radius_and_the_teacher_kept_in_the_detail():
+    """lam is a method axis: each radius has its own claims; a wide ball whose pruning cuts teacher weights
+    from the first round (no rise at r*/d) fails rises while the narrow one passes, and the detail says how
+    many teacher weights each kept."""
+    narrow = z6_rounds({100: [2.0] * 10, 200: FIG6, 300: scaled(FIG6, 0.5)}, kept=1.0).assign(eta=2.5, lam=0.1)
+    wide = z6_rounds({100: [2.0] * 10, 200: [1.0] * 10, 300: [0.5] * 10}, kept=0.6).assign(eta=2.5, lam=0.5)
+    rows = by_id(claims_z6({"rounds": pd.concat([narrow, wide])}, Z6_CLAIMS))
+    assert rows["z6.rises[eta=2.5,lam=0.1]"]["verdict"] == "pass"
+    assert rows["z6.rises[eta=2.5,lam=0.5]"]["verdict"] == "fail"
+    assert rows["z6.rises[eta=2.5,lam=0.5]"]["claim"].startswith("eta = 2.5, lam = 0.5: ")
+    assert "in the first below 0.6, 0.6, 0.6" in rows["z6.rises[eta=2.5,lam=0.5]"]["detail"]
+    assert {k for k in rows if k.startswith("z6.budget")} == {
+        "z6.budget[eta=2.5,lam=0.1]",
+        "z6.budget[eta=2.5,lam=0.5]",
+    }

@@ -59,6 +59,12 @@ def z7(*frames, **claims):
     return by_id(claims_z7({"rounds": pd.concat(frames)}, Z7_CLAIMS | claims))
 
 
+def pooled_bound(d, margin=2.0):
+    """mean - margin * sd / sqrt(n) of the paired differences of every (N, trial)."""
+    d = np.asarray(d, dtype=float)
+    return d.mean() - margin * d.std(ddof=1) / np.sqrt(len(d))
+
+
 def test_z7_all_pass_with_a_weaker_random_control():
     imp = imp_curves()
     control = z7_rounds({3000: [a - 0.05 for a in imp[3000]]}, mode="random", shifts=(0.01, 0.0, -0.01), where=SPARSE)
@@ -71,9 +77,11 @@ def test_z7_all_pass_with_a_weaker_random_control():
         "z7.beats_random[lenet5,N=3000]",
     }
     assert all(r["verdict"] == "pass" and r["op"] == ">" for r in rows.values())
-    # per trial: moderate mean 0.92 + shift - dense 0.90; mean 0.02, bound 0.02 - 2 SE
-    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(0.02 - 2 * SE)
-    assert rows["z7.rises_at_best_val[lenet5]"]["value"] == pytest.approx(0.02 - 2 * SE)
+    # per (N, trial): moderate mean 0.92 + shift - dense 0.90, pooled over the three N: 9 pairs
+    pairs = [0.02 + shift for _ in OFFSET for shift in SPREAD]
+    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(pooled_bound(pairs))
+    assert rows["z7.rises_at_best_val[lenet5]"]["value"] == pytest.approx(pooled_bound(pairs))
+    assert "pooled over the 9 pairs" in rows["z7.rises[lenet5]"]["detail"]
     assert rows["z7.drops[lenet5]"]["value"] == pytest.approx(0.22 - 2 * SE)
     assert rows["z7.drops[lenet5]"]["threshold"] == 0.01
     # accuracy averaged over 10 rounds moves by shift / 2: SE of each N's level SE / 2, of a difference SE / sqrt 2
@@ -84,31 +92,35 @@ def test_z7_all_pass_with_a_weaker_random_control():
 def test_z7_pruning_that_does_nothing_does_not_rise():
     # flat until over-pruned, the moderate rounds only jitter by trial (mean +0.001): no rise at any N
     rows = z7(z7_rounds(imp_curves(FLAT), shifts=(0.004, -0.002, 0.001)))
-    # d = (0.004, -0.002, 0.001): mean 0.001, sd 0.003
-    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(0.001 - 2 * 0.003 / np.sqrt(3))
+    # d = (0.004, -0.002, 0.001) at each N: mean 0.001
+    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(pooled_bound([0.004, -0.002, 0.001] * 3))
     assert rows["z7.rises[lenet5]"]["verdict"] == "fail"
     assert rows["z7.rises_at_best_val[lenet5]"]["verdict"] == "fail"
     assert rows["z7.drops[lenet5]"]["verdict"] == "pass"
 
 
 def test_z7_rise_smaller_than_two_standard_errors_fails():
-    rows = z7(z7_rounds(imp_curves(), shifts=(-0.03, 0.0, 0.03)))
-    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(0.02 - 2 * 0.03 / np.sqrt(3))  # -0.0146
-    assert rows["z7.rises[lenet5]"]["verdict"] == "fail"
-    rows = z7(z7_rounds(imp_curves(), shifts=(-0.03, 0.0, 0.03)), se_margin=0.5)
+    rows = z7(z7_rounds(imp_curves(), shifts=(-0.05, 0.0, 0.05)))
+    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(pooled_bound([0.02 + s for s in (-0.05, 0, 0.05)] * 3))
+    assert rows["z7.rises[lenet5]"]["value"] < 0 and rows["z7.rises[lenet5]"]["verdict"] == "fail"
+    rows = z7(z7_rounds(imp_curves(), shifts=(-0.05, 0.0, 0.05)), se_margin=0.5)
     assert rows["z7.rises[lenet5]"]["verdict"] == "pass"
 
 
-def test_z7_rises_for_some_n_and_separately_at_best_validation():
+def test_z7_a_rise_at_one_n_of_three_is_not_a_rise_pooled_over_n_and_best_val_is_separate():
     curves = {1000: FIG7, 2000: FLAT, 3000: FLAT}
     flat_best = {n: FLAT for n in curves}
     rows = z7(z7_rounds(curves, best_val=flat_best))
-    # only N = 1000 rises (bound 0.02 - 2 SE); the flat N have bound 0 - 2 SE
-    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(0.02 - 2 * SE)
-    assert rows["z7.rises[lenet5]"]["verdict"] == "pass"
-    assert "N=1000: +0.0200" in rows["z7.rises[lenet5]"]["detail"]
-    assert rows["z7.rises_at_best_val[lenet5]"]["value"] == pytest.approx(-2 * SE)
+    # only N = 1000 rises (by 0.02); the flat N by 0: pooled, the 9 pairs do not clear two standard errors
+    pairs = [0.02 + s for s in SPREAD] + [s for s in SPREAD] * 2
+    assert rows["z7.rises[lenet5]"]["value"] == pytest.approx(pooled_bound(pairs))
+    assert rows["z7.rises[lenet5]"]["verdict"] == "fail"
+    assert "N=1000: +0.0200" in rows["z7.rises[lenet5]"]["detail"]  # each N's mean stays in the detail
+    assert rows["z7.rises_at_best_val[lenet5]"]["value"] == pytest.approx(pooled_bound(list(SPREAD) * 3))
     assert rows["z7.rises_at_best_val[lenet5]"]["verdict"] == "fail"
+    # rising at every N, pooled it passes
+    rows = z7(z7_rounds({n: FIG7 for n in curves}))
+    assert rows["z7.rises[lenet5]"]["verdict"] == "pass"
 
 
 def test_z7_drops_at_every_n_from_a_sparse_last_round():
@@ -133,13 +145,17 @@ def test_z7_larger_n_higher_needs_each_step_beyond_two_standard_errors():
     assert rows["z7.larger_n_higher[lenet5]"]["verdict"] == "fail"
 
 
-def test_z7_one_trial_tests_nothing():
+def test_z7_one_trial_tests_nothing_per_n():
     imp = imp_curves()
     control = z7_rounds({3000: [a - 0.05 for a in imp[3000]]}, mode="reinit", shifts=(0.0,))
     rows = z7(z7_rounds(imp, shifts=(0.0,)), control)
     assert len(rows) == 5
+    pooled = ("z7.rises[lenet5]", "z7.rises_at_best_val[lenet5]")  # pooled over N: three pairs, no spread
     for r in rows.values():
-        assert np.isnan(r["value"]) and r["verdict"] == "fail", r["id"]
+        if r["id"] in pooled:
+            assert r["value"] == pytest.approx(0.02), r["id"]
+        else:
+            assert np.isnan(r["value"]) and r["verdict"] == "fail", r["id"]
 
 
 def test_z7_control_above_imp_or_within_two_standard_errors_fails():

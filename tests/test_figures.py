@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ltpipe.analysis import radius
 from ltpipe.plotting import CAPPED_HATCH
 from ltpipe.studies.zhang2021.z2.figure import fig_z2
 from ltpipe.studies.zhang2021.z4.figure import fig_z4
@@ -33,6 +34,7 @@ def grid_table(axis, values, capped_cells, eta):
                         "trial": t,
                         "success": not capped and v <= 2 * r,
                         "stop": "capped" if capped else "converged",
+                        "settled": not capped,  # still moving at the cap
                     }
                 )
     return pd.DataFrame(rows)
@@ -49,14 +51,18 @@ def test_heat_maps_hatch_exactly_the_capped_majority_cells_per_eta(fig, axis):
     fast = grid_table(axis, values, set(), eta=2.5)
     one_capped = grid_table(axis, values, set(), eta=1.0)
     one_capped.loc[0, "stop"] = "capped"  # one of four: not a majority
-    figure = fig({"trials": pd.concat([slow, fast, one_capped])}, PLOT)
+    trials = pd.concat([slow, fast, one_capped])
+    tables = {"trials": trials, "radius": radius(trials)} if fig is fig_z2 else {"trials": trials}
+    figure = fig(tables, PLOT)
     axes = [a for a in figure.axes if a.get_title()]
     assert [a.get_title().rsplit("= ", 1)[1] for a in axes] == ["0.5", "1", "2.5"]
     assert [len(hatched(a)) for a in axes] == [2, 0, 0]
     # the hatched cells are where the capped cells are drawn: column of r, row of the value (top = largest)
     cells = sorted((p.get_x(), p.get_y()) for p in hatched(axes[0]))
     assert cells == [(1.0, 0.0), (2.0, 0.0)]
-    assert axes[0].get_legend() is not None and axes[1].get_legend() is None
+    # the hatch's legend entry only where cells are hatched
+    entries = [[t.get_text() for t in a.get_legend().get_texts()] if a.get_legend() else [] for a in axes]
+    assert ["moving at the cap" in " ".join(e) for e in entries] == [True, False, False]
     plt.close(figure)
 
 
@@ -74,13 +80,14 @@ def test_z5_marks_capped_points_and_draws_the_stop_floor():
                         "trial": t,
                         "rel_error": level * np.sqrt(r),
                         "stop": "capped" if capped else "converged",
+                        "settled": not capped,
                         "stop_floor": 1e-9,
                     }
                 )
     figure = fig_z5({"trials": pd.DataFrame(rows)}, PLOT)
     ax = figure.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "stop-rule floor (median)" in labels and "most trials capped" in labels
+    assert "stop-rule floor (median)" in labels and "most trials still moving at the cap" in labels
     open_marks = [
         ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "none" and len(ln.get_xdata())
     ]

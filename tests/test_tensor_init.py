@@ -17,6 +17,7 @@ from ltpipe.engines import tensor_init as ti
 from ltpipe.schema import validate
 from ltpipe.studies.zhang2021.trials import run_trials
 from ltpipe.studies.zhang2021.zt.claims import claims as claims_zt
+from ltpipe.studies.zhang2021.zt.claims import n_within
 
 
 def _rel(W, T):
@@ -238,6 +239,7 @@ def test_config_refuses_a_tensor_start_with_r_below_k():
 
 
 CLAIMS = {
+    "target_error": 0.5,
     "slope": -0.5,
     "slope_tolerance": 0.2,
     "fit_points": 3,
@@ -245,29 +247,33 @@ CLAIMS = {
     "max_gap": 0.2,
     "max_capped": 0.05,
 }
+NS = [1_000, 10_000, 100_000, 1_000_000]
 
 
-def _table(estimation, tensor_success, matched_success, capped=0.0):
-    """A hand-built ZT trials table, one r, 10 trials per N."""
+def _table(estimation, tensor_success, matched_success, capped=0.0, growth=1.0, rs=(5, 10, 20)):
+    """A hand-built ZT trials table, 10 trials per (r, N); W(0)'s error is the estimation error times
+    (r / 5)^growth (so the N that brings it within 0.5 grows with r for growth > 0)."""
     rows = []
-    ns = [1_000, 10_000, 100_000, 1_000_000]
-    for n, e, ts, ms in zip(ns, estimation, tensor_success, matched_success, strict=True):
-        for t in range(10):
-            for init, s in (("tensor", ts), ("matched", ms)):
-                rows.append(
-                    {
-                        "r": 5,
-                        "n_samples": n,
-                        "eta": 2.5,
-                        "init": init,
-                        "trial": t,
-                        "init_estimation": e if init == "tensor" else np.nan,
-                        "init_error": e + 0.01,
-                        "init_floor": 0.01 if init == "tensor" else np.nan,
-                        "success": t < round(10 * s),
-                        "stop": "capped" if t < round(10 * capped) else "converged",
-                    }
-                )
+    for r in rs:
+        for n, e, ts, ms in zip(NS, estimation, tensor_success, matched_success, strict=True):
+            for t in range(10):
+                for init, s in (("tensor", ts), ("matched", ms)):
+                    moving = t < round(10 * capped)
+                    rows.append(
+                        {
+                            "r": r,
+                            "n_samples": n,
+                            "eta": 2.5,
+                            "init": init,
+                            "trial": t,
+                            "init_estimation": e if init == "tensor" else np.nan,
+                            "init_error": e * (r / 5) ** growth + 0.01,
+                            "init_floor": 0.01 if init == "tensor" else np.nan,
+                            "success": t < round(10 * s),
+                            "stop": "capped" if moving else "converged",
+                            "settled": not moving,
+                        }
+                    )
     return {"trials": pd.DataFrame(rows)}
 
 
@@ -275,31 +281,67 @@ def _verdicts(tables):
     return {r["id"].split("[")[0]: r["verdict"] for r in claims_zt(tables, CLAIMS)}
 
 
+GOOD = ([3.0, 1.0, 0.3, 0.1], [0.3, 0.8, 1.0, 1.0], [0.3, 0.9, 1.0, 1.0])
+
+
 def test_zt_claims_pass_on_a_table_that_has_the_properties():
-    good = _table([3.0, 1.0, 0.3, 0.1], [0.3, 0.8, 1.0, 1.0], [0.3, 0.9, 1.0, 1.0])
-    assert set(_verdicts(good).values()) == {"pass"}
+    rows = {r["id"]: r for r in claims_zt(_table(*GOOD), CLAIMS)}
+    assert {r["verdict"] for r in rows.values()} == {"pass"}
+    # r = 5 crosses 0.5 between N = 1e4 (1.01) and 1e5 (0.31), log-log: 1e4 * 10^(log(0.5/1.01) / log(0.31/1.01))
+    expected = 1e4 * 10 ** (np.log(0.5 / 1.01) / np.log(0.31 / 1.01))
+    assert f"r = 5: {expected:.3g}" in rows["zt.samples_grow[error=0.5]"]["detail"]
+    assert rows["zt.samples_grow[error=0.5]"]["value"] > 0
 
 
 @pytest.mark.parametrize(
     ("table", "failing"),
     [
-        (_table([1.0, 1.0, 1.0, 1.0], [1, 1, 1, 1], [1, 1, 1, 1]), "zt.error_rate"),  # does not fall
-        (_table([3.0, 0.03, 3e-4, 3e-6], [1, 1, 1, 1], [1, 1, 1, 1]), "zt.error_rate"),  # falls like 1/N^2
-        (_table([3.0, 1.0, 0.3, 0.1], [0.3, 0.8, 0.7, 0.6], [0.3, 0.8, 0.7, 0.6]), "zt.succeeds"),
-        (_table([3.0, 1.0, 0.3, 0.1], [0.0, 0.3, 0.9, 1.0], [0.5, 1.0, 1.0, 1.0]), "zt.no_worse_than_ball"),
-        (_table([3.0, 1.0, 0.3, 0.1], [1, 1, 1, 1], [1, 1, 1, 1], capped=0.2), "zt.budget"),
+        (_table([1.0, 1.0, 1.0, 1.0], [1, 1, 1, 1], [0.8, 1, 1, 1], growth=0.0), "zt.error_rate"),  # does not fall
+        (_table([3.0, 0.03, 3e-4, 3e-6], *GOOD[1:]), "zt.error_rate"),  # falls like 1/N^2
+        (_table(GOOD[0], [0.3, 0.8, 0.7, 0.6], [0.3, 0.8, 0.7, 0.6]), "zt.succeeds"),
+        (_table(GOOD[0], [0.0, 0.3, 0.9, 1.0], [0.5, 1.0, 1.0, 1.0]), "zt.no_worse_than_ball"),
+        (_table(*GOOD, capped=0.2), "zt.budget"),
+        (_table(*GOOD, growth=-1.0), "zt.samples_grow"),  # fewer samples for larger r
     ],
 )
 def test_zt_claims_fail_where_the_property_is_absent(table, failing):
     verdicts = _verdicts(table)
     assert verdicts[failing] == "fail"
-    assert all(v == "pass" for k, v in verdicts.items() if k != failing)
+    # (an error that never falls within 0.5 leaves no N to fit: samples_grow is then untestable)
+    assert all(v == "pass" or (k, v) == ("zt.samples_grow", "untestable") for k, v in verdicts.items() if k != failing)
+
+
+def test_zt_claims_that_cannot_fail_are_untestable():
+    """Where the balls at the same distance succeed at every N, AGD's success from the tensor start says nothing
+    of it; with two r values, or none reaching the error inside the grid, there is no fit."""
+    vacuous = _table(GOOD[0], [1, 1, 1, 1], [1, 1, 1, 1])
+    verdicts = _verdicts(vacuous)
+    assert verdicts["zt.succeeds"] == verdicts["zt.no_worse_than_ball"] == "untestable"
+    rows = {r["id"]: r for r in claims_zt(vacuous, CLAIMS)}
+    assert "succeed at every N" in rows["zt.succeeds[r=5]"]["detail"]
+    assert _verdicts(_table(*GOOD, rs=(5, 10)))["zt.samples_grow"] == "untestable"
+    never = _verdicts(_table([3.0, 2.0, 1.5, 1.0], *GOOD[1:]))
+    assert never["zt.samples_grow"] == "untestable"
+
+
+def test_zt_samples_grow_per_target_error():
+    """The paper fixes no eps: a list of errors is an axis, one claim per error."""
+    rows = {r["id"]: r for r in claims_zt(_table(*GOOD), {**CLAIMS, "target_error": [0.5, 0.2]})}
+    assert {"zt.samples_grow[error=0.5]", "zt.samples_grow[error=0.2]"} <= set(rows)
+    assert "reaches 0.2" in rows["zt.samples_grow[error=0.2]"]["detail"]
+
+
+def test_n_within_interpolates_on_log_log_axes_and_marks_the_grid_edges():
+    errors = pd.Series([4.0, 1.0, 0.25], index=[100.0, 1_000.0, 10_000.0])
+    assert n_within(errors, 0.5) == (pytest.approx(10**3.5), "exact")  # halfway between 1.0 and 0.25 in logs
+    assert n_within(errors, 8.0) == (100.0, "upper")
+    assert n_within(errors, 0.1) == (10_000.0, "lower")
 
 
 def test_zt_figure_draws_every_r_and_both_starts():
     from ltpipe.studies.zhang2021.zt.figure import fig_zt
 
-    tables = _table([3.0, 1.0, 0.3, 0.1], [0.3, 0.8, 1.0, 1.0], [0.3, 0.9, 1.0, 1.0])
+    tables = _table([3.0, 1.0, 0.3, 0.1], [0.3, 0.8, 1.0, 1.0], [0.3, 0.9, 1.0, 1.0], rs=(5,))
     two = tables["trials"].assign(r=9)
     tables = {"trials": pd.concat([tables["trials"], two], ignore_index=True)}
     fig = fig_zt(tables, {"width": 4, "height": 3})

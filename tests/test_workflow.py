@@ -22,7 +22,21 @@ from ltpipe.tables import read_metadata, read_table
 pytestmark = pytest.mark.workflow
 
 REQUIRED = {
-    "zhang2021/z2/trials.parquet": ["r", "lam", "trial", "seed", "iterations", "rel_error", "success", "diverged"],
+    "zhang2021/z2/trials.parquet": [
+        "r",
+        "lam",
+        "trial",
+        "seed",
+        "iterations",
+        "rel_error",
+        "success",
+        "diverged",
+        "stop",
+        "max_iter",
+        "window_change",
+        "settled",
+    ],
+    "zhang2021/z2/radius.parquet": ["eta", "r", "radius", "censored", "bound", "settled", "trials"],
     "zhang2021/z3/curves.parquet": ["r", "beta", "trial", "iteration", "rel_error"],
     "zhang2021/z3/rates.parquet": ["r", "beta", "trial", "rate", "fit_start", "fit_end", "r2"],
     "zhang2021/z4/trials.parquet": ["r", "n_samples", "trial", "seed", "iterations", "rel_error", "success"],
@@ -37,6 +51,10 @@ REQUIRED = {
         "remaining",
         "test_error",
         "support_contains_teacher",
+        "lam",
+        "teacher_kept",
+        "window_change",
+        "settled",
     ],
     "zhang2021/z7/epochs.parquet": ["n_samples", "round", "remaining", "epoch", "train_loss", "val_acc", "test_acc"],
     "zhang2021/z7/rounds.parquet": ["n_samples", "round", "remaining", "test_acc", "test_acc_at_best_val"],
@@ -100,7 +118,7 @@ def test_outputs_and_columns(runs):
         for ext in ("png", "pdf"):
             assert (one / "results" / "figures" / f"{fig.id}.{ext}").stat().st_size > 5000
     claims = read_table(one / "results" / "claims.parquet")
-    assert set(claims["verdict"]) <= {"pass", "fail"}
+    assert set(claims["verdict"]) <= {"pass", "fail", "untestable"}
     # every declared claim is computed, and nothing else, experiment by experiment in registry order
     for e in registry.EXPERIMENTS:
         ids = read_table(one / "results" / "claims" / f"{e.id}.parquet")["id"]

@@ -6,15 +6,19 @@ each trial's inputs on the CPU (:mod:`ltpipe.engines.agd_kernel`), or as two
 batched matrix products (the tensor program: on CUDA, and the reference). A
 trial stops on its own, when ||W(t+1) - W(t)||_F / ||W(t)||_F falls below
 ``tol`` (``converged``), when its iterate becomes non-finite (``diverged``),
-or at ``max_iter`` (``capped`` while its steps still shrink, ``stalled`` when
-they no longer do); stopped trials leave the batch, so the work per iteration
-shrinks as trials finish. Each trial's arithmetic does not depend on which
+or at ``max_iter`` (``capped``); stopped trials leave the batch, so the work per
+iteration shrinks as trials finish. A capped trial is labelled from the last
+``window`` iterations: ``window_change``, the larger relative change of its
+training loss and of its error over them, and ``settled`` when that is at most
+``settle_tol`` (more iterations would not change its outcome: it chatters at a
+ReLU kink or sits at a fixed point); a converged trial is settled. Each trial's arithmetic does not depend on which
 other trials share its batch, so results are the same whatever the batching.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -23,14 +27,13 @@ import torch
 from ltpipe.engines.agd_layout import Layout
 from ltpipe.engines.compiled import use_kernel
 
-__all__ = ["STOPS", "AGDResult", "curvature", "gradient", "loss", "run_agd"]
+__all__ = ["STOPS", "AGDResult", "curvature", "gradient", "loss", "run_agd", "window_size"]
 
 log = logging.getLogger(__name__)
 
-# why a trial stopped: a non-finite iterate; the step tolerance; max_iter while the steps still
-# shrank (more iterations would go on); max_iter with the last step no smaller than the one
-# before (the iterate is not contracting, e.g. it goes back and forth across a ReLU kink)
-STOPS = ("diverged", "converged", "capped", "stalled")
+# why a trial stopped: a non-finite iterate; the step tolerance; max_iter (whether a capped trial had
+# settled is its own label, ``settled``, read from a window of its last iterations)
+STOPS = ("diverged", "converged", "capped")
 
 
 def loss(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -104,6 +107,9 @@ class AGDResult:
 
     ``history`` is (rows, B): the relative error to the target after iteration
     ``i * record_every`` in row i (row 0 is W(0)); NaN after the trial stopped.
+    ``window_change``: for a capped trial, max(|f_end - f_start| / f_end, |e_end - e_start| / e_end) over
+    the last ``window`` iterations (f the training loss of eq. 2, e the relative error); NaN for a trial
+    that stopped earlier. ``settled``: converged, or capped with ``window_change <= settle_tol``.
     ``converged``: stopped by the step tolerance (not diverged, not at the
     cap). ``step_ratio``: the last step's norm over the one before it, the
     contraction q of the iteration at the stop (NaN after one iteration);
@@ -120,12 +126,14 @@ class AGDResult:
     converged: torch.Tensor
     step_ratio: torch.Tensor
     history: torch.Tensor | None
+    window_change: torch.Tensor
+    settled: torch.Tensor
 
     def stop(self) -> list[str]:
-        """Per trial, why it stopped: one of :data:`STOPS` (``stalled``: at max_iter with step_ratio >= 1)."""
+        """Per trial, why it stopped: one of :data:`STOPS`."""
         return [
-            "diverged" if d else "converged" if c else "stalled" if q >= 1 else "capped"
-            for d, c, q in zip(self.diverged.tolist(), self.converged.tolist(), self.step_ratio.tolist(), strict=True)
+            "diverged" if d else "converged" if c else "capped"
+            for d, c in zip(self.diverged.tolist(), self.converged.tolist(), strict=True)
         ]
 
 
@@ -148,6 +156,8 @@ def run_agd(
     layout: str = "auto",
     cache_mb: float | None = 12.0,
     method: str = "auto",
+    window: float = 0.1,
+    settle_tol: float = 1e-3,
 ) -> AGDResult:
     """Run Algorithm 1 on B trials at once: W(t+1) = W(t) - eta grad f(W(t)) + beta (W(t) - W(t-1)).
 
@@ -163,7 +173,10 @@ def run_agd(
     ``method``: ``auto`` (on the CPU the one-pass gradient kernel of
     :mod:`ltpipe.engines.agd_kernel`, on CUDA the tensor program), ``kernel``
     or ``reference`` (the tensor program, also on the CPU). The two agree to
-    rounding (the kernel's sums are ordered differently).
+    rounding (the kernel's sums are ordered differently). ``window``: the
+    labels' window, a fraction of ``max_iter`` (below 1) or a number of
+    iterations; ``settle_tol``: the window change up to which a capped trial
+    has settled.
     """
     use_kernel(X, method)  # checks method
     if data_mode not in ("full", "partition"):
@@ -197,6 +210,8 @@ def run_agd(
                 log_every=log_every,
                 layout=layout,
                 method=method,
+                window=window_size(window, max_iter),
+                settle_tol=settle_tol,
             )
         )
         if log_every and len(parts) > 1:
@@ -213,7 +228,15 @@ def run_agd(
         converged=torch.cat([p.converged for p in parts]),
         step_ratio=torch.cat([p.step_ratio for p in parts]),
         history=None if record_every <= 0 else torch.cat([p.history for p in parts], dim=1),
+        window_change=torch.cat([p.window_change for p in parts]),
+        settled=torch.cat([p.settled for p in parts]),
     )
+
+
+def window_size(window: float, max_iter: int) -> int:
+    """The labels' window in iterations: a fraction of ``max_iter`` below 1, else a count (at least 1)."""
+    size = math.ceil(window * max_iter) if window < 1 else int(window)
+    return min(max(1, size), max_iter)
 
 
 def _run_group(
@@ -234,6 +257,8 @@ def _run_group(
     log_every: int,
     layout: str,
     method: str,
+    window: int,
+    settle_tol: float,
 ) -> AGDResult:
     """:func:`run_agd` on one group of trials, all held at once."""
     b_total, n, _ = X.shape
@@ -263,6 +288,9 @@ def _run_group(
     out_conv = torch.zeros(b_total, dtype=torch.bool, device=device)
     out_ratio = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
     prev_change = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
+    out_window = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
+    start_err = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
+    start_loss = torch.full((b_total,), float("nan"), dtype=X.dtype, device=device)
     history = None
     if record_every > 0:
         history = torch.full((max_iter // record_every + 1, b_total), float("nan"), dtype=X.dtype, device=device)
@@ -270,6 +298,8 @@ def _run_group(
 
     idx = torch.arange(b_total, device=device)
     ya = y
+    if window >= max_iter:  # the window is the whole run: it starts at W(0)
+        start_err, start_loss = rel_error(W, Ta, off, Na), lay.loss(ya, W)
     started = time.perf_counter()
     for t in range(1, max_iter + 1):
         lo = ((t - 1) % partitions) * block if data_mode == "partition" else 0
@@ -283,8 +313,15 @@ def _run_group(
         diverged = ~(torch.isfinite(change) & torch.isfinite(err))
         converged = ~diverged & (change < tol)
         done = diverged | converged
+        if t == max_iter - window:  # the labels' window starts: where the trials still running are now
+            start_err[idx], start_loss[idx] = err, lay.loss(ya, W)
         if t == max_iter:
             done = torch.ones_like(done)
+            capped = ~(diverged | converged)
+            if bool(capped.any()):
+                end_loss = lay.loss(ya, W)
+                moved = torch.maximum((err - start_err[idx]).abs() / err, (end_loss - start_loss[idx]).abs() / end_loss)
+                out_window[idx[capped]] = moved[capped]
         if log_every and t % log_every == 0:
             log.info(
                 "iteration %d: %d of %d trials running (%.1f s)",
@@ -315,6 +352,7 @@ def _run_group(
 
     out_W = lay.expand(out_W, full_index)
     success = ~out_div & (out_err < success_tol)
+    settled = out_conv | (~out_div & (out_window <= settle_tol))
     cpu = torch.device("cpu")
     return AGDResult(
         W=out_W.to(cpu),
@@ -326,4 +364,6 @@ def _run_group(
         converged=out_conv.to(cpu),
         step_ratio=out_ratio.to(cpu),
         history=None if history is None else history.to(cpu),
+        window_change=out_window.to(cpu),
+        settled=settled.to(cpu),
     )

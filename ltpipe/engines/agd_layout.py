@@ -105,6 +105,27 @@ class Layout:
         if self.index is not None:
             self.index = self.index[keep]
 
+    def loss(self, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """f(W) of eq. 2 on all samples, per trial, in this layout (what the engine's window labels read). One
+        product per trial on one thread, so a trial's value does not depend on its batch company or the thread
+        count (two calls per run: the cost does not matter)."""
+        b, k, m = W.shape
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            out = []
+            for i in range(b):
+                if self.index is None:
+                    z = self.X[i] @ W[i].T  # (N, K)
+                elif self.kernel:
+                    z = torch.einsum("nkr,kr->nk", self.X[i].reshape(-1, k, m), W[i])
+                else:
+                    z = torch.einsum("knr,kr->nk", self.X[i], W[i])
+                out.append(0.5 * (torch.relu(z).mean(1) - y[i]).square().mean())
+            return torch.stack(out)
+        finally:
+            torch.set_num_threads(threads)
+
     def gradient(self, y: torch.Tensor, W: torch.Tensor, mask: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
         """grad f on samples lo:hi in this layout: the transpose of :func:`gradient`."""
         k = W.shape[1]

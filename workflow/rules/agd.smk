@@ -96,3 +96,23 @@ rule z3_rates:
     shell:
         "python -m ltpipe z3-rates --curves {input.curves} --config {params.fit:q}"
         " --out {output} > {log} 2>&1"
+
+
+rule z2_radius:
+    input:
+        trials="results/zhang2021/z2/trials.parquet",
+        code=ltpipe_code("studies.zhang2021.z2.radius"),
+    output:
+        "results/zhang2021/z2/radius.parquet",
+    log:
+        "logs/zhang2021/z2/radius.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        radius=as_json(cfg("z2")["radius"]),
+    shell:
+        "python -m ltpipe z2-radius --trials {input.trials} --config {params.radius:q}"
+        " --out {output} > {log} 2>&1"

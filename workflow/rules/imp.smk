@@ -52,11 +52,11 @@ rule z7:
         "benchmarks/zhang2021/z7/{arch}_N{n}.tsv"
     wildcard_constraints:
         arch="lenet5|lenet5-conv64|lenet-300-100",
-    conda:
-        ENV
     # one thread: a network trained with more gets other low-order bits (the
     # reductions of its BLAS calls split differently), and results must not
     # depend on the machine's settings; jobs run side by side instead
+    conda:
+        ENV
     threads: 1
     resources:
         gpu=gpu_declared(),

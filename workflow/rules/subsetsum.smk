@@ -61,11 +61,11 @@ rule ps_target:
         "logs/pensia2020/ps_target.log",
     benchmark:
         "benchmarks/pensia2020/ps_target.tsv"
-    conda:
-        ENV
     # one thread: a network trained with more gets other low-order bits (the
     # reductions of its BLAS calls split differently), and results must not
     # depend on the machine's settings; jobs run side by side instead
+    conda:
+        ENV
     threads: 1
     resources:
         gpu=gpu_declared(),

@@ -17,7 +17,8 @@ def per_r(section: dict[str, Any]) -> list[str]:
 
 
 def check(section: dict[str, Any]) -> list[str]:
-    """A tensor initialisation needs r >= k (it estimates a k-dimensional subspace of R^r); a ball its lam."""
+    """A tensor initialisation needs r >= k (it estimates a k-dimensional subspace of R^r); a ball its lam; a
+    budget per step size one for every step size."""
     inits = section.get("init", "ball")
     inits = inits if isinstance(inits, list) else [inits]
     problems = []
@@ -27,4 +28,10 @@ def check(section: dict[str, Any]) -> list[str]:
             problems.append(f"r: {small} below k = {section['k']}; the tensor initialisation needs r >= k")
     if "ball" in inits and "lam" not in section:
         problems.append("lam: init ball needs lam (the ball's distance from W~*)")
+    cap, etas = section.get("max_iter"), section.get("eta", [])
+    if isinstance(cap, dict):
+        etas = etas if isinstance(etas, list) else [etas]
+        missing = [e for e in etas if not any(float(k) == float(e) for k in cap)]
+        if missing:
+            problems.append(f"max_iter: no budget for eta = {missing} (give one per step size, or one number)")
     return problems

@@ -5,34 +5,50 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ltpipe.analysis import moving
 from ltpipe.claims import claim_row
 
-__all__ = ["SUCCESS_TEXT", "budget_claim", "eta_id"]
+__all__ = ["SUCCESS_TEXT", "budget_claim", "eta_id", "label", "tag"]
 
 SUCCESS_TEXT = "success: ||W - W~*||_F / ||W~*||_F below success_tol at the stop (as Z2-Z5)"
 
 
+def tag(**axes: float) -> str:
+    """A claim id's qualifier for the method axes of a group: ``[eta=2.5,lam=0.1]`` (NaN axes left out)."""
+    parts = [f"{k}={v:g}" for k, v in axes.items() if np.isfinite(v)]
+    return f"[{','.join(parts)}]" if parts else ""
+
+
+def label(**axes: float) -> str:
+    """The same group as a claim's lead: ``eta = 2.5, lam = 0.1: `` (empty without axes)."""
+    parts = [f"{k} = {v:g}" for k, v in axes.items() if np.isfinite(v)]
+    return ", ".join(parts) + ": " if parts else ""
+
+
 def eta_id(cid: str, eta: float) -> str:
     """``cid[eta=...]``, or ``cid`` for a table without step sizes."""
-    return f"{cid}[eta={eta:g}]" if np.isfinite(eta) else cid
+    return cid + tag(eta=eta)
 
 
-def budget_claim(exp: str, figure: str, rows: pd.DataFrame, limit: float, eta: float = float("nan")) -> dict:
-    """The iteration budget did not decide the figure: at most ``limit`` of the runs stopped at max_iter.
+def budget_claim(exp: str, figure: str, rows: pd.DataFrame, limit: float, **axes: float) -> dict:
+    """The iteration budget did not decide the figure: at most ``limit`` of the runs were still moving when
+    they reached max_iter (capped and not settled: their loss or error changed by more than ``settle_tol``
+    over the last window of iterations).
 
     When it fails, the figure's other claims at this step size measure the budget, not the landscape.
     """
-    capped = rows["stop"] == "capped"
     unit = "rounds" if "round" in rows else "trials"
-    label = f"eta = {eta:g}: " if np.isfinite(eta) else ""
+    still = moving(rows)
+    capped = rows["stop"] == "capped"
     return claim_row(
-        eta_id(f"{exp}.budget", eta),
+        f"{exp}.budget{tag(**axes)}",
         figure,
-        f"{label}the iteration budget does not decide the outcome (at most {limit:g} of the {unit} capped)",
-        float(capped.mean()),
+        f"{label(**axes)}the iteration budget does not decide the outcome (at most {limit:g} of the {unit} "
+        "still moving at max_iter)",
+        float(still.mean()),
         "<=",
         limit,
-        f"{int(capped.sum())} of {len(rows)} {unit} stopped at max_iter while still contracting, "
-        f"{int((rows['stop'] == 'stalled').sum())} stalled there (no longer contracting), "
+        f"{int(still.sum())} of {len(rows)} {unit} still moving at max_iter, {int((capped & ~still).sum())} "
+        f"capped but settled there (loss and error unchanged over the window), "
         f"{int((rows['stop'] == 'diverged').sum())} diverged; the rest converged by the step tolerance",
     )

@@ -17,10 +17,12 @@ Tables (one row per trial unless said):
   otherwise), iterations, rel_error (||W - W~*||_F / ||W~*||_F at the stop), rel_change
   (the last relative step), success (rel_error < success_tol), diverged (a
   non-finite iterate), converged (stopped by the step tolerance ``tol``),
-  stop (why it stopped: ``converged``; ``capped`` at ``max_iter`` while its
-  steps still shrank; ``stalled`` at ``max_iter`` with the last step no
-  smaller than the one before, i.e. not contracting; or ``diverged``),
-  step_ratio (q, the last step over the one before: the contraction at the
+  stop (why it stopped: ``converged``, ``capped`` at ``max_iter``, or
+  ``diverged``), max_iter (the trial's budget), window_change (for a capped
+  trial, the larger relative change of its training loss and of its error
+  over its last ``window`` iterations; NaN otherwise), settled (converged, or
+  capped with window_change at most ``settle_tol``: more iterations would not
+  change its outcome), step_ratio (q, the last step over the one before: the contraction at the
   stop), stop_floor (rel_change q / (1 - q), about how far from its limit
   the stop rule left the iterate, relative to ||W||; NaN unless 0 < q < 1),
   h_min and h_max (the extreme eigenvalues of J^T J / N at the teacher, the
@@ -63,9 +65,10 @@ from ltpipe.data.teacher import ball_init, build_problems
 from ltpipe.engines.agd import curvature, run_agd
 from ltpipe.engines.agd_layout import KERNEL_GATHER_BELOW
 from ltpipe.engines.tensor_init import population_moments, tensor_init
+from ltpipe.progress import Progress
 from ltpipe.tables import read_table, write_table
 
-__all__ = ["INITS", "initial_points", "run_trials", "trials_main"]
+__all__ = ["INITS", "budget", "initial_points", "run_trials", "trials_main"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,18 @@ def initial_points(cfg: dict[str, Any], inits: Sequence[str], chunk: pd.DataFram
     return out
 
 
+def budget(cfg: dict[str, Any], eta: float) -> int:
+    """A trial's iteration budget: ``max_iter``, or its entry for the step size when it maps eta to a budget
+    (a smaller step needs more iterations to finish)."""
+    cap = cfg["max_iter"]
+    if not isinstance(cap, dict):
+        return int(cap)
+    for key, value in cap.items():
+        if float(key) == float(eta):
+            return int(value)
+    raise ValueError(f"max_iter gives no budget for eta = {eta:g} (it has {', '.join(map(str, cap))})")
+
+
 def run_trials(
     cfg: dict[str, Any],
     teachers: pd.DataFrame,
@@ -193,7 +208,7 @@ def run_trials(
         size = max(1, int(max_batch_mb * 2**20 // per_trial))
         jobs += [(int(n_samples), group.iloc[sl]) for sl in _chunks(len(group), size)]
     total = len(jobs)
-    started = time.perf_counter()
+    progress = Progress(weights=[len(chunk) * n for n, chunk in jobs], logger=log)  # trials x samples a batch
     for i, (n_samples, chunk) in enumerate(jobs, 1):
         key = hashlib.sha256(
             json.dumps([cfg, chunk["seed"].tolist(), str(dtype)], sort_keys=True, default=str).encode()
@@ -201,7 +216,7 @@ def run_trials(
         saved = partial_dir / f"{key}.parquet" if partial_dir else None
         saved_curves = partial_dir / f"{key}.curves.parquet" if partial_dir else None
         if saved is not None and saved.exists() and (not record_every or saved_curves.exists()):
-            log.info("batch %d/%d: reusing %s", i, total, saved.name)
+            progress.skip(f"batch {i}/{total}: reusing {saved.name}")
             trial_parts.append(read_table(saved))
             if record_every:
                 curve_parts.append(read_table(saved_curves))
@@ -221,12 +236,14 @@ def run_trials(
                 problems.target,
                 eta=method["eta"],
                 beta=method["beta"],
-                max_iter=int(cfg["max_iter"]),
+                max_iter=budget(cfg, method["eta"]),
                 tol=float(cfg["tol"]),
                 success_tol=float(cfg["success_tol"]),
                 data_mode=cfg.get("data_mode", "full"),
                 partitions=int(cfg.get("partitions", 1)),
                 record_every=record_every,
+                window=float(cfg.get("window", 0.1)),
+                settle_tol=float(cfg.get("settle_tol", 1e-3)),
             )
             out = chunk.drop(columns=["r_star"]).assign(**method).reset_index(drop=True)
             out["init_error"] = _rel(W0, problems.target).double().cpu().numpy()
@@ -239,6 +256,9 @@ def run_trials(
             out["diverged"] = res.diverged.numpy()
             out["converged"] = res.converged.numpy()
             out["stop"] = res.stop()
+            out["max_iter"] = budget(cfg, method["eta"])
+            out["window_change"] = res.window_change.double().numpy()
+            out["settled"] = res.settled.numpy()
             q = res.step_ratio.double().numpy()
             out["step_ratio"] = q
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -258,16 +278,16 @@ def run_trials(
         trial_parts.append(trials_df)
         if curves_df is not None:
             curve_parts.append(curves_df)
-        log.info(
-            "batch %d/%d done: %d trials x %d methods, %d succeeded, %d capped, %d diverged (%.1f s elapsed)",
+        progress.step(
+            "batch %d/%d done: %d trials x %d methods, %d succeeded, %d capped (%d of them settled), %d diverged",
             i,
             total,
             len(chunk),
             len(methods),
             int(trials_df["success"].sum()),
             int((trials_df["stop"] == "capped").sum()),
+            int(((trials_df["stop"] == "capped") & trials_df["settled"]).sum()),
             int(trials_df["diverged"].sum()),
-            time.perf_counter() - started,
         )
     order = ["r", *METHOD_AXES, *PROBLEM_AXES, "trial"]
     trials = pd.concat(trial_parts, ignore_index=True).sort_values(order, kind="stable").reset_index(drop=True)

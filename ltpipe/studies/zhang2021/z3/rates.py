@@ -5,7 +5,10 @@ Table ``rates``: r, beta (and the other method and problem axes present),
 trial, seed, rate (nu, the per-iteration contraction exp(slope) of log
 rel_error vs iteration), fit_start, fit_end (iterations of the fit window: from
 the first error <= fit.upper to the last error >= fit.lower), r2 (of the
-log-linear fit), n_points.
+log-linear fit), n_points, rate_early and rate_late (the contraction fitted on
+the window's first and last decade of error alone, fit.upper to 10 fit.upper
+... and 10 fit.lower to fit.lower: where they differ the curve bends, several
+modes decaying at their own rates, and a line fits it less well).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def fit_rates(curves: pd.DataFrame, upper: float, lower: float, min_points: int 
         ok = np.isfinite(err) & (err > 0)
         below = np.nonzero(ok & (err <= upper))[0]
         above = np.nonzero(ok & (err >= lower))[0]
-        rate = r2 = np.nan
+        rate = r2 = early = late = np.nan
         start = end = -1
         n = 0
         if below.size and above.size and above[-1] > below[0]:
@@ -57,6 +60,8 @@ def fit_rates(curves: pd.DataFrame, upper: float, lower: float, min_points: int 
                 ss_tot = np.sum((ly - ly.mean()) ** 2)
                 r2 = 1.0 - np.sum(resid**2) / ss_tot if ss_tot > 0 else np.nan
                 rate = float(np.exp(slope))
+                early = _contraction(x, ly, np.log(upper) - np.log(10.0), np.log(upper), min_points)
+                late = _contraction(x, ly, np.log(lower), np.log(lower) + np.log(10.0), min_points)
         rows.append(
             {
                 **dict(zip(keys, key, strict=True)),
@@ -65,9 +70,19 @@ def fit_rates(curves: pd.DataFrame, upper: float, lower: float, min_points: int 
                 "fit_end": end,
                 "r2": r2,
                 "n_points": n,
+                "rate_early": early,
+                "rate_late": late,
             }
         )
     return pd.DataFrame(rows)
+
+
+def _contraction(x: np.ndarray, ly: np.ndarray, lo: float, hi: float, min_points: int) -> float:
+    """exp(slope) of log error on iteration over the points with log error in [lo, hi] (NaN if too few)."""
+    part = (ly >= lo) & (ly <= hi)
+    if part.sum() < min_points:
+        return float("nan")
+    return float(np.exp(np.polyfit(x[part], ly[part], 1)[0]))
 
 
 def rates_main(argv: Sequence[str] | None = None) -> None:

@@ -46,6 +46,6 @@ def claims(tables: dict[str, pd.DataFrame], c: dict[str, Any]) -> list[dict]:
                 min_r2=c["min_r2"],
                 note=f"fit over {len(fit_rows)} uncensored r values",
             ),
-            budget_claim("z4", "z4", trials, c["max_capped"], eta),
+            budget_claim("z4", "z4", trials, c["max_capped"], eta=eta),
         ]
     return rows

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ltpipe.analysis import per_eta
+from ltpipe.analysis import moving, per_eta
 from ltpipe.plotting import eta_title, panels
 
 __all__ = ["fig_z5"]
 
 
 def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """Fig. 5: final relative error vs sqrt r, one line per noise level (median, IQR; converged or stalled trials).
+    """Fig. 5: final relative error vs sqrt r, one line per noise level (median, IQR; settled trials).
 
     One panel per eta. Open markers: points where most trials stopped at max_iter (drawn from
     all trials there). Grey dotted: the median distance to the limit that the stop rule leaves.
@@ -30,8 +30,8 @@ def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         trials = trials.assign(
             sqrt_r=np.sqrt(trials["r"]), noise=[f"$\\sigma/E_y$ = {v:.0e}" for v in trials["noise_level"]]
         )
-        capped = trials.groupby(["noise", "sqrt_r"])["stop"].agg(lambda s: (s == "capped").mean() > 0.5)
-        settled = trials[trials["stop"].isin(("converged", "stalled"))]
+        capped = trials.assign(moving=moving(trials)).groupby(["noise", "sqrt_r"])["moving"].mean() > 0.5
+        settled = trials[trials["settled"]]
         for noise in order:
             ok = settled[settled["noise"] == noise].groupby("sqrt_r")["rel_error"]
             if ok.ngroups:
@@ -55,7 +55,7 @@ def fig_z5(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         if len(floor):
             ax.plot(floor.index, floor, ls=":", color="0.5", lw=1.2, label="stop-rule floor (median)")
         if bool(capped.any()):
-            ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3", label="most trials capped")
+            ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3", label="most trials still moving at the cap")
         ax.set_yscale("log")
         ax.set_xlabel(r"$\sqrt{r}$")
         ax.set_ylabel("relative error")

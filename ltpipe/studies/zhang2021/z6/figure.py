@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ltpipe.analysis import per_eta
+from ltpipe.analysis import moving, per_eta
 from ltpipe.plotting import eta_title, panels
 
 __all__ = ["fig_z6"]
@@ -17,12 +18,17 @@ __all__ = ["fig_z6"]
 def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     """Fig. 6: test error vs % of first-layer weights remaining (x reversed), one line per N, log y.
 
-    One panel per eta; open markers where most trials' rounds stopped at max_iter.
+    One panel per step size and initial radius lam; open markers where most trials' rounds were still
+    moving at max_iter.
     """
-    groups = per_eta(tables["rounds"])
+    table = tables["rounds"]
+    table = table if "lam" in table else table.assign(lam=float("nan"))
+    groups = [
+        (eta, lam, g) for eta, by_eta in per_eta(table) for lam, g in by_eta.groupby("lam", sort=True, dropna=False)
+    ]
     fig, axes = panels(plot, len(groups))
-    for ax, (eta, rounds) in zip(axes, groups, strict=True):
-        rounds = rounds.assign(percent=100 * rounds["remaining"])
+    for ax, (eta, lam, rounds) in zip(axes, groups, strict=True):
+        rounds = rounds.assign(percent=100 * rounds["remaining"], moving=moving(rounds))
         sns.lineplot(
             data=rounds,
             x="percent",
@@ -39,7 +45,7 @@ def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         cells = rounds.groupby(["n_samples", "round"]).agg(
             percent=("percent", "median"),
             error=("test_error", "median"),
-            capped=("stop", lambda s: (s == "capped").mean()),
+            capped=("moving", "mean"),
         )
         capped = cells[cells["capped"] > 0.5]
         if len(capped):
@@ -51,7 +57,7 @@ def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
                 ms=8,
                 mfc="none",
                 color="tab:red",
-                label="most rounds capped",
+                label="most rounds still moving at the cap",
             )
         ratio = 100 * float((rounds["r_star"] / rounds["d"]).iloc[0])
         ax.axvline(ratio, color="0.5", lw=0.8, ls=":")
@@ -63,5 +69,6 @@ def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         ax.set_xlabel("remaining weights (%)")
         ax.set_ylabel("test error (MSE)")
         ax.legend(title="N", fontsize="small")
-        ax.set_title(eta_title(plot.get("title", "IMP on the sparse teacher (Fig. 6)"), eta, len(groups) > 1))
+        title = eta_title(plot.get("title", "IMP on the sparse teacher (Fig. 6)"), eta, len(groups) > 1)
+        ax.set_title(title + (f", $\\lambda$ = {lam:g}" if np.isfinite(lam) and len(groups) > 1 else ""))
     return fig

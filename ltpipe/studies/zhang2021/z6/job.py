@@ -6,25 +6,31 @@ The student starts fully connected (every neuron sees all d inputs). The
 paper does not say how it is initialised; ``init`` chooses: ``ball`` (a ball
 of relative radius ``lam`` around the teacher, as Sec. 5 does for the
 experiments of Figs. 2-5) or ``gaussian`` (drawn independently of the
-teacher, N(0, 2 / d) per weight: Kaiming-scaled for fan-in d).
+teacher, N(0, 2 / d) per weight: Kaiming-scaled for fan-in d). The radius
+decides what pruning meets: from a wide ball the dense problem's
+underdetermined directions keep their initial noise and magnitude pruning
+cuts teacher weights early, so ``lam`` may be a list, a method axis like
+``eta`` (every radius starts from the same direction around the same teacher).
 Each IMP round trains with the batched AGD of Algorithm 1
 (:func:`ltpipe.engines.agd.run_agd`, ``max_iter`` iterations at most, stop at
 ``tol``), then removes the fraction ``rate`` of the surviving first-layer
 weights with the smallest magnitude (per trial, over the whole layer: the
 model has one trainable layer, Sec. 4.1), and rewinds the survivors to W(0).
 ``eta`` may be a list (a method axis: every step size prunes its own way from
-the same teachers, data and W(0)). All trials and step sizes of one training
-size N run as one batch.
+the same teachers, data and W(0)). All trials, radii and step sizes of one
+training size N run as one batch.
 
-Table ``rounds`` (one row per trial, step size and round): n_samples, eta,
-trial, seed, round, remaining (fraction of the d K first-layer weights left),
-test_error (mean squared error of g(x; W) against the noiseless teacher output
-on n_test fresh inputs), rel_error (||W - W*||_F / ||W*||_F), train_error
-(mean squared error on the noisy training labels), iterations, rel_change (the
-last relative step), converged, stop (``converged``, ``capped``, ``stalled``
-or ``diverged``, as in Z2-Z5), support_contains_teacher (every teacher weight
-survives), teacher_kept (fraction of the teacher's K r* weights that survive),
-init, k, d, r_star, noise_level.
+Table ``rounds`` (one row per trial, radius, step size and round): n_samples,
+lam, eta, trial, seed, round, remaining (fraction of the d K first-layer
+weights left), test_error (mean squared error of g(x; W) against the
+noiseless teacher output on n_test fresh inputs), rel_error (||W - W*||_F /
+||W*||_F), train_error (mean squared error on the noisy training labels),
+iterations, rel_change (the last relative step), converged, stop
+(``converged``, ``capped`` or ``diverged``, as in Z2-Z5), window_change and
+settled (the labels of a capped round, as in Z2-Z5), support_contains_teacher
+(every teacher weight survives), teacher_kept (fraction of the teacher's K r*
+weights that survive the round's mask: what explains a rise), init, k, d,
+r_star, noise_level.
 """
 
 from __future__ import annotations
@@ -53,11 +59,15 @@ log = logging.getLogger(__name__)
 INITS = ("ball", "gaussian")
 
 
-def student_init(cfg: dict[str, Any], seeds: list[int], target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """W(0) of the dense student per trial: ``ball`` around the teacher or ``gaussian`` N(0, 2/d), from the seed."""
+def student_init(
+    cfg: dict[str, Any], seeds: list[int], target: torch.Tensor, mask: torch.Tensor, lam: float | None = None
+) -> torch.Tensor:
+    """W(0) of the dense student per trial: ``ball`` of radius ``lam`` (default: the section's) around the
+    teacher or ``gaussian`` N(0, 2/d), from the seed."""
     init = cfg.get("init", "ball")
     if init == "ball":
-        return ball_init(seeds, target, mask, float(cfg["lam"]), cfg.get("distance", "relative"))
+        lam = float(cfg["lam"] if lam is None else lam)
+        return ball_init(seeds, target, mask, lam, cfg.get("distance", "relative"))
     if init == "gaussian":
         _, d, k = target.shape
         draws = [torch.randn((d, k), generator=torch_generator(s, "student"), dtype=torch.float64) for s in seeds]
@@ -90,16 +100,17 @@ def run_z6(
     level = float(cfg["noise_level"])
     prob = build_problems(teachers, n_samples, level, dtype=dtype, device=device)
     seeds = [s["seed"] for s in specs]
-    W0 = student_init(cfg, seeds, prob.target, prob.mask)
     n_test = int(cfg["n_test"])
     X_test = torch.stack(
         [torch.randn((n_test, d), generator=torch_generator(s, "test"), dtype=torch.float64) for s in seeds]
     ).to(device=device, dtype=dtype)
-    # every step size runs on the same problems: the batch is (eta, trial), eta-major
+    # every radius and step size runs on the same problems: the batch is (lam, eta, trial), lam-major
+    lams = [float(v) for v in values(cfg, "lam")] if cfg.get("init", "ball") == "ball" else [float("nan")]
     etas = [float(e) for e in values(cfg, "eta")]
-    reps = len(etas)
-    specs = [{**s, "eta": e} for e in etas for s in specs]
-    X, y, target, W0 = (t.repeat(reps, *([1] * (t.dim() - 1))) for t in (prob.X, prob.y, prob.target, W0))
+    reps = len(lams) * len(etas)
+    specs = [{**s, "lam": lam, "eta": e} for lam in lams for e in etas for s in specs]
+    W0 = torch.cat([student_init(cfg, seeds, prob.target, prob.mask, lam) for lam in lams for _ in etas])
+    X, y, target = (t.repeat(reps, *([1] * (t.dim() - 1))) for t in (prob.X, prob.y, prob.target))
     X_test = X_test.repeat(reps, 1, 1)
     eta = torch.tensor([s["eta"] for s in specs], dtype=dtype)
     y_test = teacher_output(X_test, target)
@@ -117,6 +128,8 @@ def run_z6(
             max_iter=int(cfg["max_iter"]),
             tol=float(cfg["tol"]),
             log_every=0,
+            window=float(cfg.get("window", 0.1)),
+            settle_tol=float(cfg.get("settle_tol", 1e-3)),
         )
         W = res.W.to(device=device, dtype=dtype)
         test_error = (teacher_output(X_test, W) - y_test).square().mean(-1).cpu()
@@ -127,6 +140,7 @@ def run_z6(
         rows = [
             {
                 "n_samples": n_samples,
+                "lam": s["lam"],
                 "eta": s["eta"],
                 "trial": s["trial"],
                 "seed": s["seed"],
@@ -139,6 +153,8 @@ def run_z6(
                 "rel_change": float(res.rel_change[i]),
                 "converged": bool(res.converged[i]),
                 "stop": stops[i],
+                "window_change": float(res.window_change[i]),
+                "settled": bool(res.settled[i]),
                 "support_contains_teacher": bool(kept[i] == 1),
                 "teacher_kept": float(kept[i]),
                 "init": cfg.get("init", "ball"),
@@ -150,7 +166,7 @@ def run_z6(
             for i, s in enumerate(specs)
         ]
         log.info(
-            "N=%d round %d: %.1f%% left, median test error %.3g, teacher kept in %d of %d runs, %d capped",
+            "N=%d round %d: %.1f%% left, median test error %.3g, teacher kept in %d of %d runs, %d capped (%d settled)",
             n_samples,
             rnd,
             100 * float(remaining.median()),
@@ -158,6 +174,7 @@ def run_z6(
             int((kept == 1).sum()),
             len(specs),
             stops.count("capped"),
+            int((res.settled & ~res.converged).sum()),
         )
         next_mask = magnitude_prune(W, mask, float(cfg["rate"]))
         return next_mask, [], rows

@@ -12,7 +12,7 @@ EXPERIMENT = Experiment(
     gathered=("trials",),
     parts=agd.per_r,
     figures=(Figure("zt", ("trials",)),),
-    claims=("zt.error_rate", "zt.succeeds", "zt.no_worse_than_ball", "zt.budget"),
+    claims=("zt.samples_grow", "zt.error_rate", "zt.succeeds", "zt.no_worse_than_ball", "zt.budget"),
     commands=agd.TRIALS,
     check=agd.check,
 )
