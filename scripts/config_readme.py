@@ -89,6 +89,14 @@ GLOSSARY = {
     "claims.min_rate_r2": "claim threshold: least R^2 of the rate against sqrt(r)",
     "claims.decade_tolerance": "claim threshold: largest |slope - 1| of log error on log noise level",
     "claims.slope_tolerance": "claim threshold: largest deviation of the fitted slope from the theory's",
+    "max_iter.0.5": "iterations at most for the step size 0.5",
+    "max_iter.2.5": "iterations at most for the step size 2.5",
+    "pe.keep.fc2": "fractions kept for FC2",
+    "pe.keep.fc4": "fractions kept for FC4",
+    "pe.keep.lenet5": "fractions kept for LeNet5",
+    "baseline_epochs.fc2": "the dense FC2's epochs",
+    "baseline_epochs.fc4": "the dense FC4's epochs",
+    "baseline_epochs.lenet5": "the dense LeNet5's epochs",
 }
 
 

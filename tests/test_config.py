@@ -50,7 +50,12 @@ def test_tiny_test_config_is_valid():
         (("zhang2021", "z6", "rate"), "fast", "zhang2021.z6.rate: 'fast' is not of type 'number'"),
         (("zhang2021", "z6", "rate"), "null", "zhang2021.z6.rate: None is not of type 'number'"),
         (("zhang2021", "z6", "rate"), "1.5", "zhang2021.z6.rate: 1.5 is greater than or equal to the maximum of 1"),
-        (("pensia2020", "pe", "keep"), [0.0, 0.5], "pensia2020.pe.keep.0: 0.0 is less than or equal to the minimum"),
+        (
+            ("pensia2020", "pe", "keep"),
+            {"fc2": [0.0, 0.5], "lenet5": [0.5]},
+            "pensia2020.pe.keep.fc2.0: 0.0 is less than or equal to the minimum",
+        ),
+        (("pensia2020", "pe", "keep"), {"fc2": [0.5]}, "pensia2020.pe.keep: no value for network lenet5"),
         (("pensia2020", "pe", "variants"), ["dense"], "pensia2020.pe.variants.0: 'dense' is not one of"),
         (("pensia2020", "pe", "lr"), {"fc2": 0.1, "fc4": 0.1}, "pensia2020.pe.lr: no value for network lenet5"),
         (("pensia2020", "pe", "epochs"), {"fc2": [1], "fc4": [1]}, "pensia2020.pe.epochs: no value for network lenet5"),
@@ -237,7 +242,7 @@ def test_config_readme_documents_every_key_at_both_scales_and_is_up_to_date():
         assert cells[1], f"{key} has no meaning"  # every key says what it is
         assert len(cells) == 4, key
     assert set(leaves(paper)) == set(leaves(default))
-    assert "`[3, 10]`" in rows["pensia2020.pe.epochs.lenet5"]  # a value from each scale, hand-checked
+    assert "`[15, 45]`" in rows["pensia2020.pe.epochs.lenet5"]  # a value from each scale, hand-checked
     assert str(paper["zhang2021"]["z2"]["d"]) in rows["zhang2021.z2.d"]
 
 

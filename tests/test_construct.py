@@ -19,6 +19,7 @@ from ltpipe.studies.malach2020.mw.figure import fig_mw
 from ltpipe.studies.pensia2020.pc.claims import claims as claims_pc
 from ltpipe.studies.pensia2020.pc.figure import fig_pc_mw
 from ltpipe.studies.pensia2020.pc.job import network_rows, single_rows
+from ltpipe.studies.pensia2020.pc.laws import n_for_eps
 
 PLOT = {"width": 3, "height": 2.5, "dpi": 50}
 
@@ -174,7 +175,7 @@ def test_bad_input_is_refused():
 
 PC = {
     "single": {"targets": 5, "trials": 2, "n": [4, 8, 12]},
-    "network": {"depths": [2], "width": 3, "trials": 2, "n": [4, 8]},
+    "network": {"depths": [2], "widths": [2, 3], "trials": 2, "n": [4, 8]},
     "eval": {"samples": 64, "starts": 2, "steps": 5, "lr": 0.1},
 }
 MW = {"single": {"n": [4, 16, 64]}, "network": {"n": [4, 16, 64]}}
@@ -191,35 +192,44 @@ def test_tables_share_random_networks_and_targets():
         == single.groupby(["construction", "n", "trial"])["random_weights"].first()
     ).all()
     net = network_rows(PC, MW, 5)
-    assert len(net) == 2 * (2 + 3)
+    assert len(net) == 2 * 2 * (2 + 3)  # widths, trials, n of both grids
     assert (net["error"] >= net["error_sampled"]).all()
     assert (net["params_kept"] < net["params_random"]).all()
-    assert (net["params_target"] == 18).all()
+    assert (net["params_target"] == 2 * net["width"] ** 2).all()
+    assert set(net["target"]) == {"depth2_width2", "depth2_width3"}
     # the errors bound what the per-weight errors allow: ||f - g|| on the ball is at most about the error of
     # each layer in spectral norm; here just that larger n helps on average for the subset-sum rule
-    pc = net[net["construction"] == "pc"].groupby("n")["weight_error"].mean()
+    pc = net[(net["construction"] == "pc") & (net["width"] == 3)].groupby("n")["weight_error"].mean()
     assert pc.loc[8] < pc.loc[4]
     again = network_rows(PC, MW, 5)
     pd.testing.assert_frame_equal(net, again)
 
 
-def curve_tables(pc_error, mw_error, pc_n=(4, 8, 12, 16, 20, 24), mw_n=(2, 8, 32, 128, 512, 2048)):
+def curve_tables(
+    pc_error, mw_error, pc_n=(4, 8, 12, 16, 20, 24), mw_n=(2, 8, 32, 128, 512, 2048), widths=(8,), depth=2
+):
+    """Hand-built tables: error(n) (or error(n, d) for several widths) per construction, three trials."""
     rows = []
     for cons, grid, fn in (("pc", pc_n, pc_error), ("mw", mw_n, mw_error)):
-        for n in grid:
-            for t in range(3):
-                rows.append(
-                    {
-                        "construction": cons,
-                        "target": "depth2",
-                        "n": n,
-                        "trial": t,
-                        "error": fn(n) * (1 + 0.01 * t),
-                        "params_random": 2 * n * 8 * 16,
-                    }
-                )
+        for d in widths:
+            for n in grid:
+                for t in range(3):
+                    err = fn(n) if len(widths) == 1 else fn(n, d)
+                    rows.append(
+                        {
+                            "construction": cons,
+                            "target": f"depth{depth}_width{d}",
+                            "depth": depth,
+                            "width": d,
+                            "n": n,
+                            "trial": t,
+                            "error": err * (1 + 0.01 * t),
+                            "params_random": 2 * n * d * 16,
+                        }
+                    )
     net = pd.DataFrame(rows)
-    single = net.assign(random_weights=4 * net["n"]).drop(columns=["params_random", "target"])
+    first = net[net["width"] == widths[-1]]
+    single = first.assign(random_weights=4 * first["n"]).drop(columns=["params_random", "target", "depth", "width"])
     return {"single": single, "network": net}
 
 
@@ -227,7 +237,7 @@ def verdicts(rows):
     return {r["id"]: r["verdict"] for r in rows}
 
 
-C = {"min_r2": 0.9, "max_acc_drop": 0.5}
+C = {"min_r2": 0.9, "max_acc_drop": 0.5, "tail_error": 0.1, "eps_d": 0.02}
 
 
 def test_claims_pass_on_exponential_pc_and_power_law_mw():
@@ -236,9 +246,9 @@ def test_claims_pass_on_exponential_pc_and_power_law_mw():
     assert v == {
         f"pc.{c}[part={p}]": "pass"
         for c in ("exponential", "beats_power", "width_log", "fewer_weights")
-        for p in ("single", "network:depth2")
-    }
-    assert set(verdicts(claims_mw(tables, C)).values()) == {"pass"}
+        for p in ("single", "network:depth2_width8")
+    } | {"pc.n_grows_log_d[depth=2]": "untestable"}  # one width: nothing to grow over
+    assert set(verdicts(claims_mw(tables, C)).values()) == {"pass", "untestable"}
 
 
 def test_claims_fail_when_the_laws_are_swapped():
@@ -250,13 +260,63 @@ def test_claims_fail_when_the_laws_are_swapped():
     v = verdicts(rows)
     assert all(np.isfinite(r["value"]) for r in rows if "width_log" in r["id"])  # failed on the fit, not on NaN
     assert v["pc.beats_power[part=single]"] == "fail"
-    assert v["pc.beats_power[part=network:depth2]"] == "fail"
+    assert v["pc.beats_power[part=network:depth2_width8]"] == "fail"
     assert v["pc.width_log[part=single]"] == "fail"  # a width eps^-1 is polynomial
-    rows = claims_mw(tables, C)
+    rows = [r for r in claims_mw(tables, C) if "n_grows" not in r["id"]]  # one width: that claim is untestable
     assert all(np.isfinite(r["value"]) for r in rows)
     w = verdicts(rows)
     assert w["mw.beats_exponential[part=single]"] == "fail"
     assert w["mw.width_poly[part=single]"] == "fail"
+
+
+def test_pc_fits_the_tail_past_the_plateau():
+    """Lemma 1 bounds n only beyond a constant: a plateau at small n, then exponential. Fitted over the whole
+    grid the plateau fails the exponential; past it (median error <= 0.1) the law holds, and the claim says so."""
+    plateau = lambda n: min(0.8, 4000 * 2.0 ** (-n / 2))  # noqa: E731
+    pc_n = tuple(range(4, 49, 4))
+    tables = curve_tables(plateau, lambda n: 1.0 / n, pc_n=pc_n)
+    rows = {r["id"]: r for r in claims_pc(tables, C)}
+    tail = rows["pc.exponential[part=single]"]
+    assert tail["verdict"] == "pass" and "fitted where median error <= 0.1" in tail["claim"]
+    whole = {r["id"]: r for r in claims_pc(tables, {**C, "tail_error": 1.0})}
+    assert whole["pc.exponential[part=single]"]["verdict"] == "fail"
+    # a tail of two points is no fit
+    short = {r["id"]: r for r in claims_pc(tables, {**C, "tail_error": 40 * 2.0**-14})}
+    assert short["pc.exponential[part=single]"]["verdict"] == "untestable"
+
+
+def test_n_needed_over_the_width_d_tells_log_from_power():
+    widths = (2, 4, 8, 16)
+    pc_n = tuple(range(4, 49, 4))
+    mw_n = tuple(2**j for j in range(1, 13))
+    # PC: per-weight error 2^(-n/2) over d weights; MW: d / n (one product per weight)
+    tables = curve_tables(lambda n, d: d * 2.0 ** (-n / 2), lambda n, d: d / n, pc_n=pc_n, mw_n=mw_n, widths=widths)
+    pc = {r["id"]: r for r in claims_pc(tables, C)}["pc.n_grows_log_d[depth=2]"]
+    mw = {r["id"]: r for r in claims_mw(tables, C)}["mw.n_grows_power_d[depth=2]"]
+    assert pc["verdict"] == "pass" and mw["verdict"] == "pass", (pc["detail"], mw["detail"])
+    assert "d^1" in mw["detail"]  # n ~ d / eps: exponent 1
+    # swapped: PC needing a width linear in d, MW one logarithmic in d
+    swapped = curve_tables(lambda n, d: d / n, lambda n, d: d * 2.0 ** (-n / 2), pc_n=mw_n, mw_n=pc_n, widths=widths)
+    assert {r["id"]: r for r in claims_pc(swapped, C)}["pc.n_grows_log_d[depth=2]"]["verdict"] == "fail"
+    assert {r["id"]: r for r in claims_mw(swapped, C)}["mw.n_grows_power_d[depth=2]"]["verdict"] == "fail"
+    # n falling as d grows: the better fit of a falling n is no growth
+    falling = curve_tables(
+        lambda n, d: 2.0 ** (-n / 2) / d, lambda n, d: 1 / (d * n), pc_n=pc_n, mw_n=mw_n, widths=widths
+    )
+    assert {r["id"]: r for r in claims_pc(falling, C)}["pc.n_grows_log_d[depth=2]"]["verdict"] == "fail"
+    row = {r["id"]: r for r in claims_mw(falling, C)}["mw.n_grows_power_d[depth=2]"]
+    assert row["verdict"] == "fail" and "no growth" in row["detail"]
+    # only two widths reach eps within the grid: untestable, with the censored widths named
+    short = curve_tables(lambda n, d: d / n, lambda n, d: d / n, pc_n=mw_n[:7], mw_n=mw_n[:7], widths=widths)
+    row = {r["id"]: r for r in claims_mw(short, C)}["mw.n_grows_power_d[depth=2]"]
+    assert row["verdict"] == "untestable" and "beyond the n grid" in row["detail"]
+
+
+def test_n_for_eps_interpolates_the_log_error():
+    curve = pd.DataFrame({"n": [4, 8, 12], "error": [0.1, 0.01, 0.001]})
+    assert n_for_eps(curve, 0.1) == 4
+    assert n_for_eps(curve, 10**-1.5) == pytest.approx(6.0)
+    assert n_for_eps(curve, 1e-4) == np.inf
 
 
 def test_width_needed_reads_the_curve():
@@ -274,7 +334,9 @@ def test_fewer_weights_fails_when_pc_needs_more():
     v = verdicts(claims_pc(tables, C))
     assert v["pc.fewer_weights[part=single]"] == "fail"
     flat = curve_tables(lambda n: 0.5 + 0 * n, lambda n: 1.0 / n)
-    assert verdicts(claims_pc(flat, C))["pc.exponential[part=single]"] == "fail"
+    # never below the tail's error: Lemma 1's regime is not reached on the grid, nothing to fit
+    assert verdicts(claims_pc(flat, C))["pc.exponential[part=single]"] == "untestable"
+    assert verdicts(claims_pc(flat, {**C, "tail_error": 1.0}))["pc.exponential[part=single]"] == "fail"
 
 
 @pytest.mark.parametrize(("pruned_acc", "verdict"), [(0.951, "pass"), (0.90, "fail")])
@@ -302,10 +364,11 @@ def test_ps_accuracy_claims(pruned_acc, verdict):
 
 def test_figures_draw():
     tables = {"single": single_rows(PC, MW, 5), "network": network_rows(PC, MW, 5)}
-    fig = fig_pc_mw(tables, {**PLOT})
-    assert len(fig.axes) == 2
+    fig = fig_pc_mw(tables, {**PLOT, "eps_d": 0.5})
+    assert len(fig.axes) == 3
+    assert fig.axes[2].get_xscale() == "log" and fig.axes[2].lines  # n needed per width d
     ps = tables["network"].assign(target="ps", target_acc=0.9, pruned_acc=0.8, agreement=0.85)
-    assert len(fig_pc_mw({**tables, "ps": ps}, PLOT).axes) == 3
+    assert len(fig_pc_mw({**tables, "ps": ps}, PLOT).axes) == 4
     fig = fig_mw({k: v[v["construction"] == "mw"] for k, v in tables.items()}, PLOT)
     assert all(ax.get_xscale() == "log" for ax in fig.axes)
     assert len(fig.axes[0].lines) == 2  # the curve and its power law

@@ -15,7 +15,14 @@ from conftest import write_idx, write_tiny_mnist
 
 from ltpipe.config import ConfigError
 from ltpipe.data.mnist import MnistError
-from ltpipe.engines.random_features import features, fit_readout, neuron_prune, random_network, relative_error
+from ltpipe.engines.random_features import (
+    features,
+    fit_readout,
+    full_features,
+    neuron_prune,
+    random_network,
+    relative_error,
+)
 from ltpipe.schema import validate
 from ltpipe.studies.malach2020.mn.claims import claims as claims_mn
 from ltpipe.studies.malach2020.mn.figure import fig_mn
@@ -118,16 +125,34 @@ NEURON = {
     "n_test": 200,
     "trials": 2,
     "weight_pruning": {"eps": 0.2, "pc_c": 2, "mw_c": 0.5},
+    "k_sweep": [2, 8, 32],
 }
 
 
 def test_neuron_rows_cover_every_method_and_are_reproducible():
     df = neuron_rows(NEURON, 4)
-    assert set(df["method"]) == {"neuron_pruning", "random_features", "pc", "mw"}
-    assert len(df) == 2 * 2 * 4
+    assert set(df["method"]) == {
+        "neuron_pruning",
+        "random_features",
+        "random_features_full",
+        "random_features_k",
+        "pc",
+        "mw",
+    }
+    assert len(df) == 2 * 2 * (5 + 3)  # d, trials, methods and the sweep's 3 k
     np_rows = df[df["method"] == "neuron_pruning"]
     assert (np_rows["width"] == 160).all() and (np_rows["kept"] < 160).all()
     assert (df[df["method"] == "random_features"]["width"] == 8).all()
+    full = df[df["method"] == "random_features_full"].set_index(["d", "trial"])
+    pruned = np_rows.set_index(["d", "trial"])
+    # a neuron-subnetwork is one model of the k m features: on the training set it cannot beat their fit
+    assert (full["width"] == 160).all() and (full["train_error"] < pruned["train_error"]).all()
+    sweep = df[df["method"] == "random_features_k"]
+    assert sorted(set(sweep["k"])) == [2, 8, 32] and (sweep["width"] == sweep["k"]).all()
+    # the sweep's k = 8 is the first block: the same model as random_features
+    same = sweep[sweep["k"] == 8].set_index(["d", "trial"])["train_error"]
+    rf = df[df["method"] == "random_features"].set_index(["d", "trial"])["train_error"]
+    pd.testing.assert_series_equal(same, rf)
     pd.testing.assert_frame_equal(df, neuron_rows(NEURON, 4))
     assert (df["test_error"] > 0).all() and np.isfinite(df["test_error"]).all()
 
@@ -145,8 +170,8 @@ def test_mnist_rows_two_digits(tmp_path):
         "trials": 1,
     }
     df = mnist_rows(cfg, str(tmp_path), 1)
-    assert set(df["method"]) == {"neuron_pruning", "random_features"}
-    assert (df["d"] == 784).all() and len(df) == 4
+    assert set(df["method"]) == {"neuron_pruning", "random_features", "random_features_full"}
+    assert (df["d"] == 784).all() and len(df) == 6
     with pytest.raises(MnistError, match="requested 290 train images of digits"):
         mnist_rows({**cfg, "n_train": 290}, str(tmp_path), 1)
     labels = tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"
@@ -157,10 +182,22 @@ def test_mnist_rows_two_digits(tmp_path):
         mnist_rows({**cfg, "n_train": 30}, str(tmp_path), 1)
 
 
-def mn_table(np_err, rf_err, pc_err, mw_err, ds=(2, 4, 8, 16), ks=(25, 50, 100)):
+def mn_table(np_err, rf_err, pc_err, mw_err, ds=(2, 4, 8, 16), ks=(25, 50, 100), full_err=None, k_err=None):
+    """Hand-built MN trials: each method's error per grid point index; ``full_err`` for all k m features (by
+    default half random features'); ``k_err(k, d)`` for the sweep of k on the single neuron (by default
+    d / k: the k a fixed error needs grows linearly in d)."""
+    full_err = full_err or (lambda i: rf_err(i) / 2)
+    k_err = k_err or (lambda k, d: d / k)
     rows = []
+    methods = (
+        ("neuron_pruning", np_err),
+        ("random_features", rf_err),
+        ("random_features_full", full_err),
+        ("pc", pc_err),
+        ("mw", mw_err),
+    )
     for i, d in enumerate(ds):
-        for method, err in (("neuron_pruning", np_err), ("random_features", rf_err), ("pc", pc_err), ("mw", mw_err)):
+        for method, err in methods:
             rows += [
                 {
                     "task": "neuron",
@@ -173,8 +210,21 @@ def mn_table(np_err, rf_err, pc_err, mw_err, ds=(2, 4, 8, 16), ks=(25, 50, 100))
                 }
                 for t in range(2)
             ]
+        for k in (4, 16, 64, 256, 1024):
+            rows += [
+                {
+                    "task": "neuron",
+                    "d": d,
+                    "k": k,
+                    "method": "random_features_k",
+                    "trial": t,
+                    "test_error": k_err(k, d),
+                    "train_error": k_err(k, d),
+                }
+                for t in range(2)
+            ]
     for i, k in enumerate(ks):
-        for method, err in (("neuron_pruning", np_err), ("random_features", rf_err)):
+        for method, err in methods[:3]:
             rows += [
                 {
                     "task": "mnist",
@@ -190,7 +240,7 @@ def mn_table(np_err, rf_err, pc_err, mw_err, ds=(2, 4, 8, 16), ks=(25, 50, 100))
     return {"trials": pd.DataFrame(rows)}
 
 
-C = {"max_ratio": 2.0, "min_rise": 2.0, "max_rise": 2.0}
+C = {"max_ratio": 2.0, "min_rise": 2.0, "max_rise": 2.0, "k_error": 0.2, "min_order": 0.8}
 
 
 def verdicts(rows):
@@ -198,29 +248,70 @@ def verdicts(rows):
 
 
 def test_mn_claims_pass_when_pruning_tracks_and_only_feature_models_degrade():
-    v = verdicts(claims_mn(mn_table(lambda i: 0.1 * 2**i, lambda i: 0.08 * 2**i, lambda i: 0.01, lambda i: 0.02), C))
-    assert v == {
+    exponential = lambda k, d: 0.2 * np.exp(d / 4) / k  # noqa: E731  k needed = e^(d / 4)
+    tables = mn_table(lambda i: 0.1 * 2**i, lambda i: 0.08 * 2**i, lambda i: 0.01, lambda i: 0.02, k_err=exponential)
+    rows = {r["id"]: r for r in claims_mn(tables, C)}
+    assert {k: r["verdict"] for k, r in rows.items()} == {
         "mn.tracks[task=neuron]": "pass",
         "mn.tracks[task=mnist]": "pass",
+        "mn.full_bounds[task=neuron]": "pass",
+        "mn.full_bounds[task=mnist]": "pass",
+        "mn.k_grows": "pass",
+        "mn.k_exponential": "pass",
         "mn.degrades[method=neuron_pruning]": "pass",
         "mn.degrades[method=random_features]": "pass",
         "mn.weight_pruning_holds[method=pc]": "pass",
         "mn.weight_pruning_holds[method=mw]": "pass",
     }
+    assert rows["mn.full_bounds[task=neuron]"]["value"] == pytest.approx(2.5)  # 0.1 / 0.04 at d = 2
+    # e^(d/4) read off the sweep's grid of k: 4, 4, 16, 64 at d = 2, 4, 8, 16
+    assert "= 4, 4, 16, 64" in rows["mn.k_grows"]["detail"]
 
 
 def test_mn_claims_fail_on_tables_built_to_fail():
-    v = verdicts(claims_mn(mn_table(lambda i: 0.5, lambda i: 0.05, lambda i: 0.01 * 3**i, lambda i: 0.02), C))
+    tables = mn_table(
+        lambda i: 0.5,
+        lambda i: 0.05,
+        lambda i: 0.01 * 3**i,
+        lambda i: 0.02,
+        full_err=lambda i: 0.6,  # all k m features worse on the training set than some of them: impossible
+        k_err=lambda k, d: 1 / k,  # the same k at every d
+    )
+    v = verdicts(claims_mn(tables, C))
     assert v["mn.tracks[task=neuron]"] == "fail"  # pruning 10 times worse than random features
     assert v["mn.tracks[task=mnist]"] == "fail"
+    assert v["mn.full_bounds[task=neuron]"] == "fail"
+    assert v["mn.k_grows"] == "fail"
     assert v["mn.degrades[method=neuron_pruning]"] == "fail"  # flat in d
     assert v["mn.degrades[method=random_features]"] == "fail"
     assert v["mn.weight_pruning_holds[method=pc]"] == "fail"  # rising 27-fold
     assert v["mn.weight_pruning_holds[method=mw]"] == "pass"
+    # k needed = d / 0.2 at the sweep's resolution: a power of d, not an exponential
+    power = verdicts(claims_mn(mn_table(lambda i: 0.1, lambda i: 0.1, lambda i: 0.01, lambda i: 0.02), C))
+    assert power["mn.k_grows"] == "pass" and power["mn.k_exponential"] == "fail"
+    # the sweep reaches the error at two d only: the growth law is untestable
+    steep = verdicts(claims_mn(mn_table(*[lambda i: 0.1] * 4, k_err=lambda k, d: d**3 / k), C))
+    assert steep["mn.k_exponential"] == "untestable" and steep["mn.k_grows"] == "pass"
+    detail = {r["id"]: r for r in claims_mn(mn_table(*[lambda i: 0.1] * 4, k_err=lambda k, d: d**3 / k), C)}
+    assert "= 64, 1024, > 1024, > 1024" in detail["mn.k_grows"]["detail"]
 
 
-def test_mn_figure_draws_three_panels():
+def test_mn_figure_draws_four_panels():
     tables = mn_table(lambda i: 0.1 * 2**i, lambda i: 0.08 * 2**i, lambda i: 0.01, lambda i: 0.02)
     tables["trials"]["test_acc"] = 0.9
     fig = fig_mn(tables, {"width": 3, "height": 2.5, "dpi": 50})
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 4
+    assert len(fig.axes[3].lines) >= 4  # one line per d of the sweep
+
+
+def test_full_model_in_the_dual_equals_the_primal_ridge_fit():
+    gen = np.random.default_rng(3)
+    x, x_test = gen.standard_normal((40, 5)), gen.standard_normal((15, 5))
+    y = np.maximum(x[:, 0], 0)
+    w, _ = random_network(gen, 5, 90)  # more features than samples, in chunks that do not divide them
+    alpha = fit_readout(features(x, w), y, 0.05)
+    train, test = full_features(x, y, x_test, w, 0.05, chunk=16)
+    np.testing.assert_allclose(train, features(x, w) @ alpha, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(test, features(x_test, w) @ alpha, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="ridge > 0"):
+        full_features(x, y, x_test, w, 0.0)

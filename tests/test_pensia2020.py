@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ltpipe.analysis import mcnemar_exact
 from ltpipe.engines.subsetsum import brute_force
 from ltpipe.studies.pensia2020.pl.claims import claims as claims_pl
 from ltpipe.studies.pensia2020.pl.figure import fig_pl_a
@@ -180,7 +181,7 @@ def test_symmetric_range_draws_uniform_minus_m_to_m(mode):
 
 # PS: claims on hand-made summaries
 
-PS_CLAIMS = {"min_within_fraction": 0.999, "max_error_factor": 2, "max_acc_drop": 0.1}
+PS_CLAIMS = {"min_within_fraction": 0.999, "max_error_factor": 2, "alpha": 0.05}
 
 
 def ps_summary(target=None, symmetric=None):
@@ -190,6 +191,9 @@ def ps_summary(target=None, symmetric=None):
         "high": 0.63,
         "target_acc": 0.9555,
         "approx_acc": 0.9550,
+        "n_test": 2000,
+        "target_only": 3,
+        "approx_only": 2,
         "max_error": 0.0099,
         "within_eps": 397000,
         "n_weights": 397000,
@@ -209,7 +213,8 @@ def ps_summary(target=None, symmetric=None):
                 row |= {"low": -0.63, "high": 0.63}
             if solution == "sparsest":
                 row |= {"kept_total": 467149}
-            rows.append(row | (over if solution == "optimal" else {k: v for k, v in over.items() if k != "approx_acc"}))
+            mine = {"approx_acc", "target_only", "approx_only"}
+            rows.append(row | (over if solution == "optimal" else {k: v for k, v in over.items() if k not in mine}))
     return pd.DataFrame(rows)
 
 
@@ -229,7 +234,8 @@ def test_ps_claims_ids_and_pass():
     assert rows["ps.within_eps[range=target]"]["value"] == 1.0
     assert rows["ps.within_eps[range=target]"]["threshold"] == 0.999
     assert rows["ps.max_error[range=symmetric]"]["threshold"] == pytest.approx(0.02)
-    assert rows["ps.accuracy[range=target,solution=optimal]"]["value"] == pytest.approx(0.05)
+    # 3 images only the target gets right, 2 only the approximation: p = 2 P(Bin(5, 1/2) <= 2) = 1
+    assert rows["ps.accuracy[range=target,solution=optimal]"]["value"] == pytest.approx(1.0)
 
 
 def test_ps_within_eps_is_a_fraction_that_fails_below_the_threshold():
@@ -256,14 +262,33 @@ def test_ps_max_error_fails_beyond_the_factor_of_eps():
 
 
 @pytest.mark.parametrize(
-    ("approx_acc", "verdict"),
-    [(0.9535, "fail"), (0.9575, "fail"), (0.9546, "pass"), (0.9564, "pass"), (float("nan"), "fail")],
+    ("target_only", "approx_only", "p", "verdict"),
+    [
+        # one image either way flips a 0.1-point tolerance on 2,000 images, not the paired test
+        (3, 1, 0.625, "pass"),
+        (6, 0, 2 / 2**6, "fail"),  # six images, all lost: p = 2 / 64
+        (5, 0, 2 / 2**5, "pass"),  # five: p = 0.0625
+        (30, 12, None, "fail"),
+        (0, 0, 1.0, "pass"),
+    ],
 )
-def test_ps_accuracy_per_range_and_solution(approx_acc, verdict):
-    rows = ps_claims(symmetric={"approx_acc": approx_acc})
-    assert rows["ps.accuracy[range=symmetric,solution=optimal]"]["verdict"] == verdict
+def test_ps_accuracy_is_an_exact_mcnemar_test_on_the_discordant_images(target_only, approx_only, p, verdict):
+    rows = ps_claims(symmetric={"target_only": target_only, "approx_only": approx_only})
+    row = rows["ps.accuracy[range=symmetric,solution=optimal]"]
+    assert row["verdict"] == verdict
+    if p is not None:
+        assert row["value"] == pytest.approx(p)
+    assert f"{target_only} only the target" in row["detail"]
     assert rows["ps.accuracy[range=symmetric,solution=sparsest]"]["verdict"] == "pass"
     assert rows["ps.accuracy[range=target,solution=optimal]"]["verdict"] == "pass"
+
+
+def test_mcnemar_exact_by_hand_and_against_the_binomial_sum():
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(4, 0) == pytest.approx(2 / 16)
+    assert mcnemar_exact(2, 7) == mcnemar_exact(7, 2)
+    # 2 * sum_{i <= 2} C(9, i) / 2^9
+    assert mcnemar_exact(2, 7) == pytest.approx(2 * (1 + 9 + 36) / 512)
 
 
 def test_figures_draw_both_ranges():

@@ -36,7 +36,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NeuronPruning", "features", "fit_readout", "neuron_prune", "random_network", "relative_error"]
+__all__ = [
+    "NeuronPruning",
+    "features",
+    "fit_readout",
+    "full_features",
+    "neuron_prune",
+    "random_network",
+    "relative_error",
+]
 
 
 def random_network(seed_gen: np.random.Generator, d: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +77,28 @@ def fit_readout(f: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> np.ndarray:
     gram = f.T @ f
     lam = ridge * np.trace(gram) / f.shape[1]
     return np.linalg.solve(gram + lam * np.eye(f.shape[1]), f.T @ y)
+
+
+def full_features(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, w: np.ndarray, ridge: float, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """The random-features model of every row of ``w`` (all k m features: what neuron pruning, which keeps some
+    of them with fixed weights, cannot beat on the training objective), fitted as :func:`fit_readout` does
+    (ridge > 0: the same lam = ridge tr(F^T F) / width) but in the dual, alpha = F^T (F F^T + lam I)^-1 y, so
+    that only N x N kernels are formed, ``chunk`` features at a time. Returns its predictions on x_train and
+    x_test."""
+    if ridge <= 0:
+        raise ValueError(f"the full model needs ridge > 0 (it has more features than samples), not {ridge}")
+    n = len(x_train)
+    k_train = np.zeros((n, n))
+    k_test = np.zeros((len(x_test), n))
+    for lo in range(0, len(w), chunk):
+        f = features(x_train, w[lo : lo + chunk])
+        k_train += f @ f.T
+        k_test += features(x_test, w[lo : lo + chunk]) @ f.T
+    lam = ridge * np.trace(k_train) / len(w)
+    beta = np.linalg.solve(k_train + lam * np.eye(n), np.asarray(y_train, dtype=np.float64))
+    return k_train @ beta, k_test @ beta
 
 
 @dataclass

@@ -58,6 +58,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int | No
     return loss / len(y), correct / len(y)
 
 
+def predictions(model: nn.Module, x: torch.Tensor, batch: int | None = None) -> torch.Tensor:
+    """The class ``model`` predicts for each row of ``x`` (eval mode, ``batch`` samples at a time)."""
+    if not len(x):
+        return torch.empty(0, dtype=torch.long, device=x.device)
+    batch = batch or eval_batch(x)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(x[lo : lo + batch]).argmax(1) for lo in range(0, len(x), batch)])
+    model.train(was)
+    return out
+
+
 def make_optimizer(params: Iterable[nn.Parameter], cfg: dict[str, Any]) -> torch.optim.Optimizer:
     """Adam (the IMP reference code's default) or SGD with momentum, from a config section."""
     name = cfg.get("optimizer", "adam")

@@ -17,20 +17,25 @@ rule pe:
     wildcard_constraints:
         network="fc2|fc4|lenet5",
         variant="structure|structure-relu|wide|baseline",
-    conda:
-        ENV
     # one thread: a network trained with more gets other low-order bits (the
     # reductions of its BLAS calls split differently), and results must not
     # depend on the machine's settings; jobs run side by side instead
+    conda:
+        ENV
     threads: 1
     resources:
         gpu=gpu_declared(),
         mem_mb=4000,
         runtime=720,
     params:
-        # its own network's learning rate and epoch budgets: editing LeNet5's reruns only LeNet5's jobs
+        # its own network's keeps, learning rate and epoch budgets: editing LeNet5's reruns only LeNet5's jobs
         cfg=lambda w: section_json(
-            "pe", omit=("networks", "variants"), lr=w.network, epochs=w.network
+            "pe",
+            omit=("networks", "variants"),
+            keep=w.network,
+            lr=w.network,
+            epochs=w.network,
+            baseline_epochs=w.network,
         ),
         seed=config["seed"],
         device=config["device"],

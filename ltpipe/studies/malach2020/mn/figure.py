@@ -17,6 +17,7 @@ __all__ = ["fig_mn"]
 METHOD_LABELS = {
     "neuron_pruning": "neuron pruning (Remark 3.5)",
     "random_features": "random features (k)",
+    "random_features_full": "random features (all k m)",
     "pc": "weight pruning, subset sum",
     "mw": "weight pruning, one product",
 }
@@ -24,9 +25,14 @@ METHOD_LABELS = {
 
 def fig_mn(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     """MN: (a) the single neuron's relative test error vs d per method; (b) the finite dataset's relative
-    training error and (c) test accuracy vs k (median, interquartile range)."""
-    trials = tables["trials"].assign(method=lambda d: d["method"].map(METHOD_LABELS).fillna(d["method"]))
-    fig, axes = panels(plot, 3)
+    training error and (c) test accuracy vs k (median, interquartile range); (d) on the single neuron, the
+    relative test error of k random features, one line per d (the k a fixed error needs grows with d)."""
+    raw = tables["trials"]
+    sweep = raw[raw["method"] == "random_features_k"]
+    trials = raw[raw["method"] != "random_features_k"].assign(
+        method=lambda d: d["method"].map(METHOD_LABELS).fillna(d["method"])
+    )
+    fig, axes = panels(plot, 4 if len(sweep) else 3)
     common = {
         "hue": "method",
         "style": "method",
@@ -55,7 +61,17 @@ def fig_mn(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     axes[2].set(
         xscale="log", xlabel="features per block k", ylabel="test accuracy (%)", title="(c) two MNIST digits: test"
     )
-    for ax, values in zip(axes, (neuron["d"], data["k"], data["k"]), strict=True):
+    if len(sweep):
+        med = sweep.groupby(["d", "k"])["test_error"].median().reset_index()
+        sns.lineplot(data=med, x="k", y="test_error", hue="d", marker="o", palette="viridis", legend="full", ax=axes[3])
+        axes[3].set(
+            xscale="log",
+            yscale="log",
+            xlabel="random features k",
+            ylabel="relative test error (median)",
+            title="(d) one ReLU neuron: features needed",
+        )
+    for ax, values in zip(axes, (neuron["d"], data["k"], data["k"], sweep["k"]), strict=False):
         ticks = sorted(set(values))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(ticks, [f"{v:g}" for v in ticks])

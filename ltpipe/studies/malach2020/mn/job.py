@@ -4,7 +4,11 @@ Remark 3.5's algorithm (:func:`ltpipe.engines.random_features.neuron_prune`)
 prunes whole neurons of a random two-layer network of width k m (m blocks of
 k); it is compared with the random-features model of k features (a block's:
 what Theorem 3.2 says it competes with) and of all k m features (what it
-cannot beat), fitted by least squares on the same data. Two tasks:
+cannot beat: a neuron-subnetwork is one random-features model of its width,
+:func:`ltpipe.engines.random_features.full_features`), fitted by ridge
+least squares on the same data. On the single neuron, random features of
+the first k of the network's neurons for every k of ``k_sweep`` give the
+number of features a fixed error needs as d grows. Two tasks:
 
 - ``neuron``: a single ReLU neuron y = relu(<w*, x>), w* uniform on the
   unit sphere, x ~ N(0, I_d), as d grows at fixed k and m: the case where
@@ -22,8 +26,9 @@ cannot beat), fitted by least squares on the same data. Two tasks:
   is recorded beside it.
 
 Table ``trials`` (one row per task, grid point, method and trial): task,
-method (neuron_pruning | random_features | random_features_full | pc |
-mw), d, k, m, delta, width (neurons of the fitted or pruned network; for
+method (neuron_pruning | random_features | random_features_full |
+random_features_k (k of k_sweep, single neuron) | pc | mw), d, k, m, delta,
+width (neurons of the fitted or pruned network; for
 pc / mw the hidden units of its first pair), n (pc / mw: products per
 weight), trial, seed, train_error, test_error (||pred - y|| / ||y||),
 test_acc (mnist), kept (neurons kept by neuron pruning; weights kept for
@@ -45,7 +50,14 @@ from ltpipe.config import job_parser, start_job
 from ltpipe.data import mnist
 from ltpipe.data.mnist import data_root
 from ltpipe.engines.construct import build
-from ltpipe.engines.random_features import features, neuron_prune, random_network, relative_error
+from ltpipe.engines.random_features import (
+    features,
+    fit_readout,
+    full_features,
+    neuron_prune,
+    random_network,
+    relative_error,
+)
 from ltpipe.seeds import derive_seed, numpy_generator
 from ltpipe.tables import write_table
 
@@ -55,8 +67,13 @@ log = logging.getLogger(__name__)
 
 
 def weight_pruning_n(d: int, cfg: dict[str, Any]) -> dict[str, int]:
-    """The width factors of weight pruning at input dimension d: PC's ceil(pc_c log2(d / eps)) (logarithmic,
-    Pensia et al. Theorem 1) and MW's ceil(mw_c d / eps) (polynomial, Malach et al. Theorem 2.1)."""
+    """The width factors (products per weight and side) of weight pruning at input dimension d, so that the
+    d per-weight errors add up to about eps: PC's ceil(pc_c log2(d / eps)), logarithmic in d / eps as in
+    Pensia et al.'s Theorem 1 (width C d log(d l / eps)); MW's ceil(mw_c d / eps), from the rate of Malach et
+    al.'s one-product rule (a weight's error falls like 1 / n, Lemma A.1). The latter is our per-weight
+    choice, not Theorem 2.1's width, which is a larger polynomial in d, the target's width and depth and
+    1 / eps (Pensia et al. summarise it as a factor O(d^4 l^2) wider than the target); it is the least width
+    that rate allows, which favours MW."""
     eps = float(cfg["eps"])
     return {
         "pc": max(1, math.ceil(float(cfg["pc_c"]) * math.log2(max(d, 2) / eps))),
@@ -100,6 +117,15 @@ def _feature_rows(
     ]
     alpha = pruned.readouts[0]  # block 0's fitted readout: random features of its k neurons
     rows.append(row("random_features", k, features(x_train, w[:k]) @ alpha, features(x_test, w[:k]) @ alpha, kept=k))
+    if cfg.get("full", True):
+        # its cost grows as N^2 k m: config/paper.yaml turns it off where that is out of reach
+        full_train, full_test = full_features(x_train, y_train, x_test, w, ridge)
+        rows.append(row("random_features_full", k * m, full_train, full_test, kept=k * m))
+    for k_i in map(int, cfg.get("k_sweep", [])):
+        # the first k_i of the network's neurons, each fitted on its own: the features the error needs
+        f_train, f_test = features(x_train, w[:k_i]), features(x_test, w[:k_i])
+        a = fit_readout(f_train, y_train, ridge)
+        rows.append(row("random_features_k", k_i, f_train @ a, f_test @ a, kept=k_i, k=k_i))
     return rows
 
 

@@ -9,6 +9,6 @@ EXPERIMENT = Experiment(
     rules="construct",
     tables=("single", "network", "ps"),
     figures=(Figure("mw", ("single", "network")),),
-    claims=("mw.power", "mw.beats_exponential", "mw.width_poly", "mw.ps_accuracy"),
+    claims=("mw.power", "mw.beats_exponential", "mw.width_poly", "mw.ps_accuracy", "mw.n_grows_power_d"),
     needs=("mnist",),
 )

@@ -9,7 +9,14 @@ EXPERIMENT = Experiment(
     rules="construct",
     tables=("single", "network", "ps"),
     figures=(Figure("pc_mw", ("single", "network", "ps")),),
-    claims=("pc.exponential", "pc.beats_power", "pc.width_log", "pc.fewer_weights", "pc.ps_accuracy"),
+    claims=(
+        "pc.exponential",
+        "pc.beats_power",
+        "pc.width_log",
+        "pc.fewer_weights",
+        "pc.ps_accuracy",
+        "pc.n_grows_log_d",
+    ),
     commands={
         "pc": "ltpipe.studies.pensia2020.pc.job:construct_main",
         "pc-ps": "ltpipe.studies.pensia2020.pc.job:construct_ps_main",

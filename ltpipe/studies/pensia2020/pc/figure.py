@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ltpipe.plotting import panels
+from ltpipe.studies.pensia2020.pc.laws import n_for_eps
 
 __all__ = ["CONSTRUCTION_LABELS", "SUP_BALL", "SUP_ONE", "fig_pc_mw"]
 
@@ -30,10 +32,12 @@ def _trial_sup(single: pd.DataFrame) -> pd.DataFrame:
 
 
 def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """PC against MW: (a) one weight, the exact sup error vs the random weights of g; (b) random targets, the
-    sup over the unit ball vs the random network's parameters; (c) the PS target's test accuracy."""
+    """PC against MW: (a) one weight, the exact sup error vs the random weights of g; (b) the widest random
+    targets of each depth, the sup over the unit ball vs the random network's parameters; (c) per target width
+    d, the width factor n each construction needs for the sup error the claims read (``eps_d``: the curve's
+    median, interpolated; log-log); (d) the PS target's test accuracy."""
     have_ps = "ps" in tables and len(tables["ps"])
-    fig, axes = panels(plot, 3 if have_ps else 2)
+    fig, axes = panels(plot, 4 if have_ps else 3)
     single = _trial_sup(tables["single"]).assign(construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS))
     common = {"hue": "construction", "markers": True, "dashes": False, "palette": plot.get("palette", "deep")}
     sns.lineplot(
@@ -55,8 +59,9 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
         title="(a) one weight (Lemma 1)",
     )
     net = tables["network"].assign(construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS))
+    widest = net[net["width"] == net.groupby("depth")["width"].transform("max")]
     sns.lineplot(
-        data=net,
+        data=widest,
         x="params_random",
         y="error",
         style="target",
@@ -71,26 +76,41 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
         yscale="log",
         xlabel="parameters of the random network",
         ylabel=SUP_BALL,
-        title="(b) random targets",
+        title="(b) random targets, widest d",
+    )
+    eps = plot.get("eps_d", 0.02)
+    need = [
+        {"construction": c, "depth": f"depth {depth}", "width": d, "n": n_for_eps(curve, eps)}
+        for (c, depth, d), g in net.groupby(["construction", "depth", "width"], sort=True)
+        for curve in [g.groupby("n").agg(error=("error", "median")).reset_index()]
+    ]
+    need = pd.DataFrame(need)
+    sns.lineplot(data=need[np.isfinite(need["n"])], x="width", y="n", style="depth", ax=axes[2], **common)
+    axes[2].set(
+        xscale="log",
+        yscale="log",
+        xlabel="target width d",
+        ylabel=f"n needed for sup error {eps:g}",
+        title="(c) width factor against d",
     )
     if have_ps:
         ps = tables["ps"].assign(
             construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS),
             pruned_acc=lambda d: 100 * d["pruned_acc"],
         )
-        sns.lineplot(data=ps, x="params_random", y="pruned_acc", style="construction", ax=axes[2], **common)
-        axes[2].axhline(100 * float(ps["target_acc"].iloc[0]), color="0.3", lw=1, ls=":", label="target")
-        axes[2].set(
+        sns.lineplot(data=ps, x="params_random", y="pruned_acc", style="construction", ax=axes[3], **common)
+        axes[3].axhline(100 * float(ps["target_acc"].iloc[0]), color="0.3", lw=1, ls=":", label="target")
+        axes[3].set(
             xscale="log",
             xlabel="parameters of the random network",
             ylabel="test accuracy (%)",
-            title="(c) the PS target (784-500-10)",
+            title="(d) the PS target (784-500-10)",
         )
         # a range under two decades: label a few round values, not only the one power of ten inside it
-        axes[2].xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axes[2].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}".replace("e+0", "e")))
-        axes[2].xaxis.set_minor_formatter(NullFormatter())
-        axes[2].legend(fontsize="x-small")
+        axes[3].xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes[3].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}".replace("e+0", "e")))
+        axes[3].xaxis.set_minor_formatter(NullFormatter())
+        axes[3].legend(fontsize="x-small")
     for ax in axes[:2]:
         handles, _ = ax.get_legend_handles_labels()
         band = Patch(facecolor="0.6", alpha=0.3, label="interquartile range over trials")

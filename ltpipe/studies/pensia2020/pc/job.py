@@ -9,8 +9,10 @@ that chose the second layer's mask. Three parts:
   u, v in R^2n from U[-1, 1], pruned once per target w on a grid of
   ``targets`` points in [-1, 1]; the error is sup over |x| <= 1 of
   |w x - g(x)|, exact (:func:`ltpipe.engines.construct.single_weight`);
-- random targets (Theorem 1; Malach Theorem 2.1): per depth l and trial a
-  target of l layers of width ``width`` with spectral norm 1 per layer,
+- random targets (Theorem 1; Malach Theorem 2.1): per depth l, width d
+  (``widths``: the sweep in d that sets the two constructions' widths
+  apart, O(d log(d l / eps)) against polynomial in d) and trial a
+  target of l layers of width d with spectral norm 1 per layer,
   and for every width factor n the random 2l-layer network pruned by both
   rules; the error is sup over ||x|| <= 1 of ||f(x) - g(x)||_2, estimated
   from below by sampling the sphere and a gradient search from the worst
@@ -25,7 +27,7 @@ Malach's construction only, written by the same job):
 - ``single``: construction (pc | mw), n (products per side; g has 4n random
   weights), random_weights, trial, seed, target (w), error (the exact sup
   over |x| <= 1), slope_pos, slope_neg (g's slopes for x > 0 and x < 0).
-- ``network``: construction, target (``depth<l>``), depth, width, n, trial,
+- ``network``: construction, target (``depth<l>_width<d>``), depth, width, n, trial,
   seed, error (the searched sup over the unit ball), error_sampled (the
   largest over the sampled points alone), weight_error (the largest
   per-weight sup error max(|P - W|, |N - W|) over the layers),
@@ -125,49 +127,49 @@ def _cost(construction: str, n: int) -> float:
 
 
 def network_rows(pc: dict[str, Any], mw: dict[str, Any], base_seed: int, device: str = "cpu") -> pd.DataFrame:
-    """Random targets of each depth (width ``width``, spectral norm 1 per layer), pruned by both rules at
-    every n of their grids; a trial's target is the same at every n and for both constructions."""
+    """Random targets of each depth and width (spectral norm 1 per layer), pruned by both rules at every n of
+    their grids; a trial's target is the same at every n and for both constructions."""
     cfg, ev = pc["network"], pc["eval"]
-    width = int(cfg["width"])
     rows = []
     grids = (("pc", cfg["n"]), ("mw", mw["network"]["n"]))
-    each = [_cost(c, int(n)) for c, grid in grids for n in grid]
+    each = [_cost(c, int(n)) * w * w for w in cfg["widths"] for c, grid in grids for n in grid]
     progress = Progress(weights=each * len(cfg["depths"]) * int(cfg["trials"]), logger=log)
     for depth in map(int, cfg["depths"]):
-        name = f"depth{depth}"
-        for t in range(int(cfg["trials"])):
-            tseed = derive_seed(base_seed, "construct", "target", name, t)
-            target = random_target(tseed, [width] * (depth + 1))
-            for construction, grid in grids:
-                for n in map(int, grid):
-                    seed = derive_seed(base_seed, "construct", "network", name, n, t)
-                    pruned = build(target, seed, n, CONSTRUCTIONS[construction], device)
-                    errors = _errors(target, pruned, ev, seed)
-                    rows.append(
-                        _row(
-                            construction,
-                            pruned,
-                            target,
-                            errors,
-                            target=name,
-                            depth=depth,
-                            width=width,
-                            n=n,
-                            trial=t,
-                            seed=seed,
+        for width in map(int, cfg["widths"]):
+            name = f"depth{depth}_width{width}"
+            for t in range(int(cfg["trials"])):
+                tseed = derive_seed(base_seed, "construct", "target", name, t)
+                target = random_target(tseed, [width] * (depth + 1))
+                for construction, grid in grids:
+                    for n in map(int, grid):
+                        seed = derive_seed(base_seed, "construct", "network", name, n, t)
+                        pruned = build(target, seed, n, CONSTRUCTIONS[construction], device)
+                        errors = _errors(target, pruned, ev, seed)
+                        rows.append(
+                            _row(
+                                construction,
+                                pruned,
+                                target,
+                                errors,
+                                target=name,
+                                depth=depth,
+                                width=width,
+                                n=n,
+                                trial=t,
+                                seed=seed,
+                            )
                         )
-                    )
-                    progress.step(
-                        "%s trial %d %s n=%d: sup error %.3g (sampled %.3g), %d of %d weights kept",
-                        name,
-                        t,
-                        construction,
-                        n,
-                        errors[1],
-                        errors[0],
-                        pruned.params_kept,
-                        pruned.params_random,
-                    )
+                        progress.step(
+                            "%s trial %d %s n=%d: sup error %.3g (sampled %.3g), %d of %d weights kept",
+                            name,
+                            t,
+                            construction,
+                            n,
+                            errors[1],
+                            errors[0],
+                            pruned.params_kept,
+                            pruned.params_random,
+                        )
     return pd.DataFrame(rows)
 
 

@@ -10,8 +10,6 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from ltpipe.plotting import panels
-
 __all__ = ["fig_pe"]
 
 
@@ -21,19 +19,53 @@ PE_LABELS = {"structure": "structure (Fig. 1c)", "structure-relu": "structure + 
 PE_TITLES = {"fc2": "Two-layer FC", "fc4": "Four-layer FC", "lenet5": "LeNet5"}
 
 
+def _budgets(ax: plt.Axes, runs: pd.DataFrame, variants: list[str], colours: dict) -> None:
+    """Test accuracy against the epoch budget, one line per (variant, keep), labelled with its keep at the
+    right: flat lines mean the budget no longer decides the comparison at that keep."""
+    acc = runs.assign(acc=100 * runs["test_acc"]).groupby(["variant", "keep", "epochs"])["acc"].mean()
+    for variant in variants:
+        if variant not in acc.index.get_level_values("variant"):
+            continue
+        for keep, line in acc.loc[variant].groupby(level="keep"):
+            line = line.droplevel("keep")
+            ax.plot(line.index, line.values, color=colours[variant], marker=".", ms=4, lw=1)
+            ax.annotate(
+                f"{keep:g}",
+                (line.index[-1], line.values[-1]),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize="xx-small",
+                color=colours[variant],
+            )
+    ax.set_xscale("log")
+    ax.set_ylim(0, 104)
+    ax.set_xlabel("epoch budget (each its own cosine schedule)")
+    ax.set_ylabel("test accuracy (%) at each keep")
+
+
 def fig_pe(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
-    """PE (Fig. 2a-c): test accuracy against the weights kept (log x), one panel per network, one colour per
-    masked variant: solid, the validation-selected epoch budget (mean +- one standard error over trials);
-    dashed, the paper's best test accuracy over the budgets. The trained dense baseline: a star at its
-    weights and a dotted line at its accuracy."""
+    """PE (Fig. 2a-c). Top row: test accuracy against the number of weights kept (linear x as in the paper;
+    ``plot.xscale: log`` for a log axis), one panel per network, one colour per masked variant: solid, the
+    validation-selected epoch budget (mean +- one standard error over trials); dashed, the paper's best test
+    accuracy over the budgets. The trained dense baseline: a star at its weights and a dotted line at its
+    accuracy. Bottom row: test accuracy against the epoch budget at every keep (labelled), whether the budgets
+    have flattened."""
     sel = tables["selected"].copy()
     sel["acc_selected"] = 100 * sel["test_acc_selected"]
     sel["acc_max"] = 100 * sel["test_acc_max_over_budgets"]
     networks = list(dict.fromkeys(sel["network"]))
-    fig, axes = panels(plot, len(networks))
+    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
+    fig, grid = plt.subplots(
+        2,
+        len(networks),
+        figsize=(plot["width"] * len(networks), 2 * plot["height"]),
+        layout="constrained",
+        squeeze=False,
+    )
     variants = [v for v in PE_LABELS if v in set(sel["variant"])]
     colours = dict(zip(variants, sns.color_palette(plot.get("palette", "deep"), len(variants)), strict=True))
-    for ax, network in zip(axes, networks, strict=True):
+    for ax, below, network in zip(grid[0], grid[1], networks, strict=True):
         part = sel[sel["network"] == network]
         for variant in variants:
             g = part[part["variant"] == variant].groupby("keep")
@@ -70,17 +102,19 @@ def fig_pe(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
                 xytext=(0, 5),
                 textcoords="offset points",
                 va="bottom",
-                ha="center",
+                ha="right",
                 fontsize="x-small",
                 color="0.15",
             )
-        ax.set_xscale("log")
+        ax.set_xscale(plot.get("xscale", "linear"))
         ax.set_ylim(0, 104)
-        ax.set_xlabel("weights kept")
+        ax.set_xlabel("number of weights kept")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(PE_TITLES.get(network, network))
+        runs = tables["runs"]
+        _budgets(below, runs[(runs["network"] == network) & (runs["variant"] != "baseline")], variants, colours)
     handles, labels = [], []
-    for ax in axes:  # one legend for the figure, every entry once
+    for ax in grid[0]:  # one legend for the figure, every entry once
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in labels:
                 handles.append(h)

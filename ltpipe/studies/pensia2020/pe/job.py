@@ -14,10 +14,17 @@ code builds it). Variants per network (``variants``):
   width h) are widened until its fully connected weights about equal the
   structure's: (L - 1) h^2 + (in + out) h = P for L hidden layers, the
   paper's code's formulas;
-- ``baseline``: the dense network (the same layer sizes) trained normally,
-  its weights Kaiming normal at the start; LeNet-5's convolutions stay
-  frozen at random, as in the paper's code (its parameter counts exclude
-  them too).
+- ``baseline``: the dense network (the same layer sizes) trained normally at
+  the paper's budget (``baseline_epochs``: 10 epochs for the fully connected
+  networks, 50 for LeNet5), its weights Kaiming normal at the start;
+  LeNet-5's convolutions stay frozen at random, as in the paper's code (its
+  parameter counts exclude them too).
+
+LeNet5's frozen convolutions keep PyTorch's default initialisation
+(``conv_init: default``, U[-1/sqrt(fan_in), 1/sqrt(fan_in)]), as the released
+code leaves them, and one draw of them per trial is shared by every variant,
+as the released code loads one into the baseline and every pruned network
+(so a variant's gap is not the draw's).
 
 Only the fully connected layers are pruned; ``conv: supermask`` also prunes
 LeNet-5's convolutions (not the paper's setting). Every masked variant is
@@ -39,7 +46,8 @@ Tables:
 - ``runs`` (one row per network, variant, trial, keep and epoch budget):
   network, variant, relu (the extra ReLU), r, hidden (widths of the hidden
   layers, e.g. "2508"), keep (fraction kept; 1 for the baseline), epochs,
-  trial, seed (the random network's), params_total (the prunable weights:
+  trial, seed (the random network's), conv_init (LeNet5's convolutions'
+  initialisation; empty for the fully connected networks), params_total (the prunable weights:
   fully connected ones, plus the convolutions with ``conv: supermask``),
   params_kept, train_loss (mean over the last epoch), val_acc, test_acc
   (fractions), seconds (the run's wall time), n_train, n_val.
@@ -54,10 +62,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,133 +71,19 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch import nn
 
 from ltpipe.config import job_parser, start_job
 from ltpipe.data.mnist import data_root
 from ltpipe.data.mnist_subsets import prepare_data
-from ltpipe.engines.supermask import (
-    StructuredSupermaskLinear,
-    SupermaskConv2d,
-    SupermaskLinear,
-    kaiming_normal,
-    supermask_layers,
-)
 from ltpipe.engines.train import evaluate, train_epochs
+from ltpipe.progress import Progress
 from ltpipe.seeds import derive_seed, torch_generator
-from ltpipe.tables import atomic_path, read_table, write_table
+from ltpipe.studies.pensia2020.pe.networks import NETWORKS, VARIANTS, build_network, count_params
+from ltpipe.tables import atomic_path, load_torch, read_table, write_table
 
-__all__ = [
-    "NETWORKS",
-    "VARIANTS",
-    "build_network",
-    "count_params",
-    "fc_dims",
-    "run_job",
-    "select_budgets",
-    "structure_params",
-    "wide_width",
-]
+__all__ = ["pe_main", "run_job", "select_budgets", "select_main"]
 
 log = logging.getLogger(__name__)
-
-NETWORKS = ("fc2", "fc4", "lenet5")
-VARIANTS = ("structure", "structure-relu", "wide", "baseline")
-LENET5_FEATURES = 16 * 5 * 5
-
-
-def fc_dims(network: str, hidden: int = 500) -> list[int]:
-    """The fully connected layer sizes of ``network`` (input first)."""
-    if network == "fc2":
-        return [784, hidden, 10]
-    if network == "fc4":
-        return [784, hidden, hidden, hidden, 10]
-    if network == "lenet5":
-        return [LENET5_FEATURES, 120, 84, 10]
-    raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
-
-
-def structure_params(dims: Sequence[int], r: int) -> int:
-    """Weights of Fig. 1c's structure over the layers ``dims``: r * in (the block-diagonal a) + r * in * out
-    (the b) per layer."""
-    return sum(r * i * (o + 1) for i, o in itertools.pairwise(dims))
-
-
-def wide_width(dims: Sequence[int], r: int) -> int:
-    """The hidden width h whose plain network (the hidden layers of ``dims`` all of width h) has about the
-    structure's weights: the root of (L - 1) h^2 + (in + out) h = P, rounded (L hidden layers)."""
-    p = structure_params(dims, r)
-    hidden_layers = len(dims) - 2
-    b = dims[0] + dims[-1]
-    if hidden_layers == 1:
-        return round(p / b)
-    a = hidden_layers - 1
-    return round((math.sqrt(b * b + 4 * a * p) - b) / (2 * a))
-
-
-class FrozenConv2d(nn.Module):
-    """A bias-free convolution with frozen Kaiming-normal filters (a buffer: never trained)."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, generator: torch.Generator, padding: int = 0):
-        super().__init__()
-        self.padding = padding
-        self.register_buffer("weight", kaiming_normal((cout, cin, kernel, kernel), cin * kernel * kernel, generator))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.conv2d(x, self.weight, padding=self.padding)
-
-
-def _dense(cin: int, cout: int, generator: torch.Generator) -> nn.Linear:
-    layer = nn.Linear(cin, cout, bias=False)
-    with torch.no_grad():
-        layer.weight.copy_(kaiming_normal((cout, cin), cin, generator))
-    return layer
-
-
-def build_network(
-    network: str, variant: str, *, keep: float, r: int, hidden: int, seed: int, conv: str = "frozen"
-) -> tuple[nn.Module, list[int]]:
-    """(the network, its hidden widths), every weight and score drawn from ``seed``.
-
-    ``keep`` is ignored by the baseline (dense, every weight trained).
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
-    if conv not in ("frozen", "supermask"):
-        raise ValueError(f"conv must be 'frozen' or 'supermask', not {conv!r}")
-    gen = torch_generator(seed, "weights")
-    dims = fc_dims(network, hidden)
-    if variant == "wide":
-        dims = [dims[0]] + [wide_width(dims, r)] * (len(dims) - 2) + [dims[-1]]
-    layers: list[nn.Module] = []
-    if network == "lenet5":
-        for cin, cout, pad in ((1, 6, 2), (6, 16, 0)):
-            if conv == "supermask" and variant != "baseline":
-                layers.append(SupermaskConv2d(cin, cout, 5, keep, gen, padding=pad))
-            else:
-                layers.append(FrozenConv2d(cin, cout, 5, gen, padding=pad))
-            layers += [nn.ReLU(), nn.MaxPool2d(2)]
-    layers.append(nn.Flatten())
-    for j, (cin, cout) in enumerate(itertools.pairwise(dims)):
-        if j:
-            layers.append(nn.ReLU())
-        if variant == "baseline":
-            layers.append(_dense(cin, cout, gen))
-        elif variant == "wide":
-            layers.append(SupermaskLinear(cin, cout, keep, gen))
-        else:
-            layers.append(StructuredSupermaskLinear(cin, cout, r, keep, variant == "structure-relu", gen))
-    return nn.Sequential(*layers), dims[1:-1]
-
-
-def count_params(model: nn.Module) -> tuple[int, int]:
-    """(prunable weights, weights kept): the supermasked layers' weights, or a baseline's trained weights."""
-    masked = supermask_layers(model)
-    if masked:
-        counts = [m.counts() for m in masked]
-        return sum(c[0] for c in counts), sum(c[1] for c in counts)
-    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return total, total
 
 
 def _job_key(cfg: dict[str, Any], network: str, variant: str, seed: int) -> str:
@@ -215,18 +107,20 @@ def run_job(
     a rerun with the same settings starts after the last finished run.
     """
     keeps = [1.0] if variant == "baseline" else [float(k) for k in cfg["keep"]]
-    budgets = [int(e) for e in cfg["epochs"]]
+    # the dense baseline trains at the paper's budget (10 epochs FC, 50 LeNet5); the masks at every budget
+    budgets = [int(cfg["baseline_epochs"])] if variant == "baseline" else [int(e) for e in cfg["epochs"]]
     key = _job_key(cfg, network, variant, seed)
     rows: list[dict] = []
     if checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = load_torch(checkpoint)
         if saved.get("key") == key:
             rows = saved["rows"]
             log.info("resuming %s/%s after %d finished runs (%s)", network, variant, len(rows), checkpoint)
         else:
             log.info("ignoring %s: written for other settings", checkpoint)
     done = {(row["trial"], row["keep"], row["epochs"]) for row in rows}
-    total = int(cfg["trials"]) * len(keeps) * len(budgets)
+    # a run's time grows with its epochs: what is left is estimated from the epochs trained so far
+    progress = Progress(weights=[e for _ in range(int(cfg["trials"])) for _ in keeps for e in budgets], logger=log)
     base = {k: cfg[k] for k in ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule")}
     for trial in range(int(cfg["trials"])):
         data_seed = derive_seed(seed, "pensia2020", "pe", "data", trial)
@@ -234,9 +128,12 @@ def run_job(
         # both structures share their random network (paired); every variant shares data and batches
         net_key = "structure" if variant.startswith("structure") else variant
         net_seed = derive_seed(seed, "pensia2020", "pe", network, net_key, trial)
+        # LeNet5's frozen convolutions: one draw per (network, trial), shared by every variant
+        conv_seed = derive_seed(seed, "pensia2020", "pe", network, "convs", trial)
         for keep in keeps:
             for epochs in budgets:
                 if (trial, keep, epochs) in done:
+                    progress.skip()
                     continue
                 if data is None:
                     data = prepare_data(root, cfg.get("n_samples"), float(cfg["val_fraction"]), data_seed, device)
@@ -249,6 +146,8 @@ def run_job(
                     hidden=int(cfg["hidden"]),
                     seed=net_seed,
                     conv=cfg.get("conv", "frozen"),
+                    conv_seed=conv_seed,
+                    conv_init=cfg.get("conv_init", "default"),
                 )
                 model = model.to(device)
                 losses: list[float] = []
@@ -290,6 +189,7 @@ def run_job(
                         "epochs": epochs,
                         "trial": trial,
                         "seed": net_seed,
+                        "conv_init": cfg.get("conv_init", "default") if network == "lenet5" else "",
                         "params_total": params_total,
                         "params_kept": params_kept,
                         "train_loss": losses[-1],
@@ -300,12 +200,11 @@ def run_job(
                         "n_val": len(data["y_val"]),
                     }
                 )
-                log.info(
-                    "run %d of %d: %s/%s keep %g epochs %d: %d of %d weights, val %.4f test %.4f",
-                    len(rows),
-                    total,
+                progress.step(
+                    "%s/%s trial %d keep %g epochs %d: %d of %d weights, val %.4f test %.4f",
                     network,
                     variant,
+                    trial,
                     keep,
                     epochs,
                     params_kept,

@@ -28,7 +28,10 @@ Tables:
   ``sparsest`` also approx_sparsest, error_sparsest, kept_sparsest.
 - ``summary`` (one row per coefficient range and solution, ``solution``
   optimal | sparsest): coefficient_range, low, high (the coefficients'
-  uniform range), target_acc, approx_acc (test accuracy, fractions),
+  uniform range), target_acc, approx_acc (test accuracy, fractions, on
+  the same n_test images), target_only / approx_only (images only the
+  target / only the approximation classifies right: the discordant pairs of
+  McNemar's test),
   max_error, within_eps (weights with error <= eps), n_weights,
   n_coefficients (n per weight), kept_total, total_coefficients
   (n_weights * n), solve_seconds, eps, coefficients, n_train.
@@ -51,7 +54,7 @@ from ltpipe.data.mnist import data_root
 from ltpipe.data.mnist_subsets import prepare_data
 from ltpipe.engines.models import build
 from ltpipe.engines.subsetsum import solve, solve_sparsest
-from ltpipe.engines.train import evaluate, seeded_init, train_epochs
+from ltpipe.engines.train import evaluate, predictions, seeded_init, train_epochs
 from ltpipe.progress import Progress
 from ltpipe.seeds import derive_seed, numpy_generator, torch_generator
 from ltpipe.tables import atomic_path, load_torch, write_table
@@ -213,14 +216,18 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
     data = prepare_data(data_root(args.mnist), None, 0.0, 0, device)
     model = build(ARCH).to(device)
 
-    def accuracy(values: np.ndarray) -> float:
+    def correct(values: np.ndarray | None) -> np.ndarray:
+        """Per test image, whether the network with these weights (None: the target's) classifies it right."""
         approx = dict(state)
         start = 0
         for k, w in zip(names, weights, strict=True):
-            approx[k] = torch.tensor(values[start : start + w.size].reshape(w.shape), dtype=state[k].dtype)
+            if values is not None:
+                approx[k] = torch.tensor(values[start : start + w.size].reshape(w.shape), dtype=state[k].dtype)
             start += w.size
         model.load_state_dict(approx)
-        return evaluate(model.to(device), data["x_test"], data["y_test"])[1]
+        return predictions(model.to(device), data["x_test"]).cpu().numpy() == data["y_test"].cpu().numpy()
+
+    target_correct = correct(None)
 
     tables, rows = [], []
     for name in coefficient_ranges(cfg):
@@ -234,14 +241,20 @@ def solve_main(argv: Sequence[str] | None = None) -> None:
         for solution, suffix in [("optimal", ""), ("sparsest", "_sparsest")]:
             if f"approx{suffix}" not in table:
                 continue
+            approx_correct = correct(table[f"approx{suffix}"].to_numpy())
+            target_only = int((target_correct & ~approx_correct).sum())
+            approx_only = int((approx_correct & ~target_correct).sum())
             rows.append(
                 {
                     "coefficient_range": name,
                     "solution": solution,
                     "low": low,
                     "high": high,
-                    "target_acc": float(saved["test_acc"]),
-                    "approx_acc": accuracy(table[f"approx{suffix}"].to_numpy()),
+                    "target_acc": float(target_correct.mean()),
+                    "approx_acc": float(approx_correct.mean()),
+                    "n_test": len(target_correct),
+                    "target_only": target_only,
+                    "approx_only": approx_only,
                     "max_error": float(table[f"error{suffix}"].max()),
                     "within_eps": int((table[f"error{suffix}"] <= eps).sum()),
                     "n_weights": len(table),
