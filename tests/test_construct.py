@@ -312,6 +312,15 @@ def test_n_needed_over_the_width_d_tells_log_from_power():
     assert row["verdict"] == "untestable" and "beyond the n grid" in row["detail"]
 
 
+def test_two_fits_that_tie_to_the_last_bits_are_a_tie_not_a_pass():
+    # the default run's depth-2 curve: the width needed for eps = 10^(-j/2) takes two values (40 and 48), so
+    # log(1/eps) and a power of it fit alike and only rounding told them apart; a tie fails "fits better"
+    curve = {24: 0.083, 28: 0.0338, 32: 0.0485, 40: 5.2e-4, 48: 9.67e-5}
+    tables = curve_tables(curve.get, lambda n: 1.0 / n, pc_n=tuple(curve))
+    row = {r["id"]: r for r in claims_pc(tables, C)}["pc.width_log[part=single]"]
+    assert row["value"] == 0.0 and row["verdict"] == "fail"
+
+
 def test_n_for_eps_interpolates_the_log_error():
     curve = pd.DataFrame({"n": [4, 8, 12], "error": [0.1, 0.01, 0.001]})
     assert n_for_eps(curve, 0.1) == 4

@@ -47,6 +47,12 @@ def error_curves(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, pd.Dat
     return out
 
 
+def _margin(difference: float) -> float:
+    """A difference of two fits' R^2, with rounding noise taken as a tie (0: neither law fits better). When the
+    fitted values take two levels only, any monotone map of them fits alike, and the last bits would decide."""
+    return 0.0 if abs(difference) < 1e-9 else float(difference)
+
+
 def law_parts(tables: dict[str, pd.DataFrame]) -> set[str]:
     """The parts whose error curves the law claims read: one weight, the widest random target of each depth
     (the sweep in d has claims of its own, :func:`d_growth_rows`) and the PS target."""
@@ -132,7 +138,7 @@ def d_growth_rows(network: pd.DataFrame, construction: str, exp: str, figure: st
         exponent, _, r2_pow = linear_fit(x, np.log(need[ok]))
         grows = (slope if law == "log" else exponent) > 0
         # the law must fit better and say that n grows: a falling n fits no growth law
-        value = (r2_log - r2_pow if law == "log" else r2_pow - r2_log) if grows else float("nan")
+        value = _margin(r2_log - r2_pow if law == "log" else r2_pow - r2_log) if grows else float("nan")
         words = ("log d", "a power of d") if law == "log" else ("a power of d", "log d")
         censored = [f"{w:g}" for w in widths[~ok]]
         rows.append(
@@ -225,7 +231,7 @@ def law_rows(
             f"{exp}.{ids[1]}[part={part}]",
             figure,
             f"{part}: {this} fits {who} error better than {other}{where}",
-            f[fit] - f[alt],
+            _margin(f[fit] - f[alt]),
             ">",
             0.0,
             note + f"; value = R^2 ({this}) - R^2 ({other})",
@@ -235,7 +241,7 @@ def law_rows(
             f"{exp}.{ids[2]}[part={part}]",
             figure,
             f"{part}: {who} width for eps grows like {wthis} (fits better than {wother}){where}",
-            w[wfit] - w[walt],
+            _margin(w[wfit] - w[walt]),
             ">",
             0.0,
             width_note(w) + f"; value = R^2 ({wthis}) - R^2 ({wother})",
