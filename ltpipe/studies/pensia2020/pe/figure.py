@@ -23,22 +23,33 @@ def _budgets(ax: plt.Axes, runs: pd.DataFrame, variants: list[str], colours: dic
     """Test accuracy against the epoch budget, one line per (variant, keep), labelled with its keep at the
     right: flat lines mean the budget no longer decides the comparison at that keep."""
     acc = runs.assign(acc=100 * runs["test_acc"]).groupby(["variant", "keep", "epochs"])["acc"].mean()
+    labels = []  # (y, keep, colour) at each line's right end
     for variant in variants:
         if variant not in acc.index.get_level_values("variant"):
             continue
         for keep, line in acc.loc[variant].groupby(level="keep"):
             line = line.droplevel("keep")
             ax.plot(line.index, line.values, color=colours[variant], marker=".", ms=4, lw=1)
-            ax.annotate(
-                f"{keep:g}",
-                (line.index[-1], line.values[-1]),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize="xx-small",
-                color=colours[variant],
-            )
-    ax.set_xscale("log")
+            labels.append((float(line.values[-1]), keep, colours[variant], line.index[-1]))
+    labels.sort(key=lambda item: item[0])
+    placed: list[float] = []
+    for y, keep, colour, x in labels:  # spread the labels at least 3.5 points apart, so that none hides another
+        y = max(y, placed[-1] + 3.5) if placed else y
+        placed.append(y)
+        ax.annotate(
+            f"{keep:g}",
+            (x, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="xx-small",
+            color=colour,
+        )
+    budgets = sorted(set(runs["epochs"]))
+    ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+    ax.set_xlim(
+        budgets[0] - 0.05 * (budgets[-1] - budgets[0] or 1), budgets[-1] + 0.2 * (budgets[-1] - budgets[0] or 1)
+    )
     ax.set_ylim(0, 104)
     ax.set_xlabel("epoch budget (each its own cosine schedule)")
     ax.set_ylabel("test accuracy (%) at each keep")
@@ -96,13 +107,15 @@ def fig_pe(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
             acc, n = base["acc_selected"].mean(), base["params_kept"].mean()
             ax.axhline(acc, color="0.3", ls=":", lw=1)
             ax.plot([n], [acc], marker="*", ms=10, color="0.15", ls="none", label="dense baseline (trained)")
+            # the label on the side of the star that has room: towards the middle of the panel
+            left = n <= part["params_kept"].median()
             ax.annotate(
                 f"{acc:.1f}%, {n:,.0f} weights",
                 (n, acc),
-                xytext=(0, 5),
+                xytext=(6 if left else -6, -12),
                 textcoords="offset points",
-                va="bottom",
-                ha="right",
+                va="top",
+                ha="left" if left else "right",
                 fontsize="x-small",
                 color="0.15",
             )
