@@ -39,7 +39,13 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
     have_ps = "ps" in tables and len(tables["ps"])
     fig, axes = panels(plot, 4 if have_ps else 3)
     single = _trial_sup(tables["single"]).assign(construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS))
-    common = {"hue": "construction", "markers": True, "dashes": False, "palette": plot.get("palette", "deep")}
+    common = {
+        "hue": "construction",
+        "hue_order": list(CONSTRUCTION_LABELS.values()),
+        "markers": True,
+        "dashes": False,
+        "palette": plot.get("palette", "deep"),
+    }
     sns.lineplot(
         data=single,
         x="random_weights",
@@ -85,7 +91,11 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
         for curve in [g.groupby("n").agg(error=("error", "median")).reset_index()]
     ]
     need = pd.DataFrame(need)
-    sns.lineplot(data=need[np.isfinite(need["n"])], x="width", y="n", style="depth", ax=axes[2], **common)
+    reached = need[np.isfinite(need["n"])]
+    if len(reached):
+        sns.lineplot(data=reached, x="width", y="n", style="depth", ax=axes[2], **common)
+    else:
+        axes[2].text(0.5, 0.5, f"no width reaches {eps:g}", transform=axes[2].transAxes, ha="center")
     axes[2].set(
         xscale="log",
         yscale="log",
@@ -93,6 +103,14 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
         ylabel=f"n needed for sup error {eps:g}",
         title="(c) width factor against d",
     )
+    widths = sorted(set(need["width"]))
+    axes[2].set_xticks(widths, [f"{w:g}" for w in widths])
+    axes[2].xaxis.set_minor_formatter(NullFormatter())
+    axes[2].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes[2].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[2].yaxis.set_minor_formatter(NullFormatter())
+    if len(reached):
+        axes[2].legend(fontsize="x-small")
     if have_ps:
         ps = tables["ps"].assign(
             construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS),
