@@ -75,5 +75,5 @@ def fig_mn(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         ticks = sorted(set(values))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
-        ax.legend(fontsize="x-small")
+        ax.legend(fontsize="x-small", title="d" if len(sweep) and ax is axes[3] else None)
     return fig
