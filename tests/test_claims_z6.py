@@ -141,3 +141,19 @@ def test_z6_per_initial_radius_and_the_teacher_kept_in_the_detail():
         "z6.budget[eta=2.5,lam=0.1]",
         "z6.budget[eta=2.5,lam=0.5]",
     }
+
+
+def test_z6_figure_has_a_panel_per_radius_and_one_legend_below_them():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ltpipe.studies.zhang2021.z6.figure import fig_z6
+
+    rounds = pd.concat(
+        [z6_rounds({100: FIG6, 200: scaled(FIG6, 0.5)}).assign(eta=2.5, lam=lam) for lam in (0.1, 0.5)],
+        ignore_index=True,
+    )
+    fig = fig_z6({"rounds": rounds}, {"width": 3, "height": 2.5, "dpi": 50})
+    assert [ax.get_title().rsplit("= ", 1)[1] for ax in fig.axes] == ["0.1", "0.5"]
+    assert all(ax.get_legend() is None for ax in fig.axes)  # none inside a panel, over the curves
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["100", "200"]

@@ -68,7 +68,16 @@ def fig_z6(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.set_xlabel("remaining weights (%)")
         ax.set_ylabel("test error (MSE)")
-        ax.legend(title="N", fontsize="small")
         title = eta_title(plot.get("title", "IMP on the sparse teacher (Fig. 6)"), eta, len(groups) > 1)
         ax.set_title(title + (f", $\\lambda$ = {lam:g}" if np.isfinite(lam) and len(groups) > 1 else ""))
+    # one legend below the panels, every entry once: inside a panel it would hide the curves' minimum
+    handles, labels = [], []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.legend(handles, labels, title="N", loc="outside lower center", ncol=len(labels), fontsize="small")
     return fig
