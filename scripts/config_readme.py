@@ -25,7 +25,7 @@ SCALES = {
 OUT = ROOT / "config" / "README.md"
 HEAD = """# Configuration
 
-`config/config.yaml` is the default scale (the whole workflow in about 40 minutes on a 2-core CPU),
+`config/config.yaml` is the default scale (the whole workflow in 20-25 minutes on a 2-core CPU),
 `config/paper.yaml` the papers' own (a GPU workstation or a cluster); `.test/config/config.yaml` is
 the tiny scale the tests and CI run. Every key is required and unknown keys are refused before any
 job starts, naming the key (`zhang2021.z3.trials: -1 is less than the minimum of 1`). Any key can be
