@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import write_idx, write_tiny_mnist
+from threadpoolctl import threadpool_limits
 
 from ltpipe.config import ConfigError
 from ltpipe.data.mnist import MnistError
@@ -315,3 +316,19 @@ def test_full_model_in_the_dual_equals_the_primal_ridge_fit():
     np.testing.assert_allclose(test, features(x_test, w) @ alpha, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="ridge > 0"):
         full_features(x, y, x_test, w, 0.0)
+
+
+def test_full_model_does_not_depend_on_the_blas_thread_count():
+    """At N = 600 a multi-threaded LAPACK solve (and OpenBLAS's F F^T) sums in a thread-dependent order; the
+    full model and the block readouts must come out the same to the last bit whatever BLAS threads the job has
+    (Snakemake hands a job of t threads OPENBLAS_NUM_THREADS = t)."""
+    gen = np.random.default_rng(5)
+    x, x_test = gen.standard_normal((600, 8)), gen.standard_normal((50, 8))
+    y = np.maximum(x[:, 0], 0)
+    w, _ = random_network(gen, 8, 1500)
+    out = []
+    for threads in (1, 4):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            out.append((*full_features(x, y, x_test, w, 0.01), fit_readout(features(x, w[:600]), y, 0.01)))
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -28,6 +28,10 @@ fitted random-features models, with a variance that falls like 1 / (delta m):
 it competes with a random-features model of k features (Theorem 3.2), which
 is the comparison :func:`fit_readout` on k features gives, and cannot do
 better than random features of its whole width k m.
+
+The least-squares solves run on one BLAS thread: a multi-threaded LAPACK
+factorises (and OpenBLAS's syrk sums F F^T) in an order that depends on the
+thread count, and the tables must not.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "NeuronPruning",
@@ -62,6 +67,7 @@ def features(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(x, dtype=np.float64) @ w.T, 0.0)
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def fit_readout(f: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> np.ndarray:
     """The least-squares readout alpha minimising ||f alpha - y||^2 + lam ||alpha||^2, lam = ``ridge`` times
     the mean squared feature norm tr(f^T f) / k (0: plain least squares, the minimum-norm solution when f is
@@ -79,6 +85,7 @@ def fit_readout(f: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> np.ndarray:
     return np.linalg.solve(gram + lam * np.eye(f.shape[1]), f.T @ y)
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def full_features(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, w: np.ndarray, ridge: float, chunk: int = 2048
 ) -> tuple[np.ndarray, np.ndarray]:
