@@ -28,7 +28,7 @@ from matplotlib.patches import Patch, Rectangle
 from ltpipe.studies import study_function
 from ltpipe.tables import read_table
 
-__all__ = ["CAPPED_HATCH", "draw", "eta_title", "heatmap", "panels", "setup"]
+__all__ = ["CAPPED_HATCH", "draw", "eta_title", "heatmap", "panel_grid", "panels", "setup"]
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,16 @@ def setup(plot: dict[str, Any]) -> tuple[plt.Figure, plt.Axes]:
 
 def panels(plot: dict[str, Any], n: int) -> tuple[plt.Figure, list[plt.Axes]]:
     """A themed figure with ``n`` axes side by side, each of the plot settings' size."""
+    fig, grid = panel_grid(plot, 1, n)
+    return fig, list(grid[0])
+
+
+def panel_grid(plot: dict[str, Any], rows: int, cols: int) -> tuple[plt.Figure, np.ndarray]:
+    """A themed figure with a ``rows`` x ``cols`` grid of axes, each of the plot settings' size."""
     sns.set_theme(context=plot.get("context", "paper"), style="ticks")
-    fig, axes = plt.subplots(
-        1, n, figsize=(plot.get("width", 4.0) * n, plot.get("height", 3.0)), layout="constrained", squeeze=False
-    )
-    return fig, list(axes[0])
+    size = (plot.get("width", 4.0) * cols, plot.get("height", 3.0) * rows)
+    fig, grid = plt.subplots(rows, cols, figsize=size, layout="constrained", squeeze=False)
+    return fig, grid
 
 
 def eta_title(base: str, eta: float, many: bool) -> str:

@@ -10,6 +10,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
+from ltpipe.plotting import panel_grid
+
 __all__ = ["fig_pe"]
 
 
@@ -66,14 +68,7 @@ def fig_pe(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figure:
     sel["acc_selected"] = 100 * sel["test_acc_selected"]
     sel["acc_max"] = 100 * sel["test_acc_max_over_budgets"]
     networks = list(dict.fromkeys(sel["network"]))
-    sns.set_theme(context=plot.get("context", "paper"), style="ticks")
-    fig, grid = plt.subplots(
-        2,
-        len(networks),
-        figsize=(plot["width"] * len(networks), 2 * plot["height"]),
-        layout="constrained",
-        squeeze=False,
-    )
+    fig, grid = panel_grid(plot, 2, len(networks))
     variants = [v for v in PE_LABELS if v in set(sel["variant"])]
     colours = dict(zip(variants, sns.color_palette(plot.get("palette", "deep"), len(variants)), strict=True))
     for ax, below, network in zip(grid[0], grid[1], networks, strict=True):
