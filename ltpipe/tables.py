@@ -55,6 +55,18 @@ def _git_state() -> tuple[str | None, bool | None]:
     return commit, None if status is None else bool(status.strip())
 
 
+def _cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), or what the platform module knows."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance(config: Any = None, device: str | None = None) -> dict[str, Any]:
     """The metadata stored with a table."""
     import torch
@@ -79,6 +91,10 @@ def provenance(config: Any = None, device: str | None = None) -> dict[str, Any]:
         "device": device,
         "gpu_name": gpu,
         "deterministic": torch.are_deterministic_algorithms_enabled(),
+        # torch's CPU kernels differ per instruction set (AVX2, AVX512) and round differently: tables computed
+        # with torch are equal to the last bit across threads, cores and batching on one kind of CPU, not across
+        "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
 

@@ -4,6 +4,7 @@ files load as tensors and plain types only."""
 from __future__ import annotations
 
 import os
+import platform
 
 import pandas as pd
 import pytest
@@ -37,6 +38,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
+def test_provenance_names_the_cpu_from_cpuinfo_or_the_platform(tmp_path):
+    from ltpipe import tables
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B45\nflags\t: fpu avx512f\n")
+    assert tables._cpu_model(str(info)) == "AMD EPYC 9B45"
+    assert tables._cpu_model(str(tmp_path / "absent")) == (platform.processor() or platform.machine())
+
+
 def test_provenance_records_versions_and_whether_the_checkout_was_dirty(monkeypatch):
     import platform
 
@@ -54,6 +64,7 @@ def test_provenance_records_versions_and_whether_the_checkout_was_dirty(monkeypa
         assert meta["python_version"] == platform.python_version() and meta["pyarrow_version"] == pyarrow.__version__
         assert meta["pandas_version"] == pd.__version__ and meta["cuda_version"] == torch.version.cuda
         assert meta["device"] == "cpu" and meta["gpu_name"] is None
+        assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and meta["cpu"]
         answers["status"] = ""  # committed: clean
         tables._git_state.cache_clear()
         assert tables.provenance()["git_dirty"] is False
