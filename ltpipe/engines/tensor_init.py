@@ -1,88 +1,19 @@
 """Tensor initialisation of the sparse one-hidden-layer model (Zhang et al. 2021, Sec. 4 and Algorithm 1's W(0)).
 
-Zhang et al. start Algorithm 1 from Zhong et al. (2017)'s method of moments
-(their Algorithm 1, with the moments of Definition 5.1), with x replaced by
-the pooled input
+Zhong et al. (2017)'s method of moments with x replaced by the pooled input x^ = K^{-1/2} sum_j x_{Omega_j}
+(Zhang, Sec. 4). For ReLU and Gaussian input the third moment vanishes, so the fourth, M4 projected on the
+K-dimensional subspace, takes its place. Steps: orthogonal iteration on M2 for the subspace
+(:func:`subspace`), whitening, the K^4 tensor from the projected samples decomposed by the robust tensor
+power method with deflation (:func:`decompose4`; Anandkumar et al. 2014), signs from M1, magnitudes from
+M2's weight on each direction, then each direction mapped back to a neuron through B_j = A[:, Omega_j] and
+assigned by the Hungarian method. The derivation (Stein's lemma with x^'s covariance, the moments' closed
+forms, what overlapping supports leave invisible) is in ``docs/zt-tensor-initialisation.md``.
 
-    x^ = K^{-1/2} sum_j x_{Omega_j}  in R^r                         (Zhang, Sec. 4)
-
-where x_{Omega_j} in R^r lists the inputs neuron j sees, in increasing index
-order. Everything below is derived for the model of Zhang eq. (1),
-y = (1/K) sum_j relu(w_j . x_{Omega_j}) + xi with x ~ N(0, I_d), from one
-identity: for jointly Gaussian (x^, z) with z = w^_j . x (w^_j the neuron's
-weights placed in R^d) and Cov(x^) = S,
-
-    E[f(z) He_l(x^; S)] = E[f^(l)(z)] u_j^{(x)l},   u_j = Cov(x^, z) = A w^_j,      (Stein's lemma, l times)
-
-with He_l the Hermite tensors of covariance S (He_1 = x, He_2 = x x^T - S,
-He_4 = x^(x)4 - sym6(x (x) x (x) S) + sym3(S (x) S)) and A in R^{r x d} the
-map x -> x^, so S = A A^T, known from the supports. For ReLU and
-z ~ N(0, s_j^2), s_j = ||w_j||: E relu' = 1/2, E relu'' = 1/(sqrt(2 pi) s_j),
-E relu''' = 0, E relu'''' = -1/(sqrt(2 pi) s_j^3). Hence (Zhong's
-Definition 5.1 with x^; Zhang App. A, eqs. 13-15 as adapted):
-
-    M1 = E[y x^]       = sum_j (1/(2K)) u_j
-    M2 = E[y He_2]     = sum_j c_j u_j u_j^T,      c_j = 1/(K sqrt(2 pi) s_j)
-    M3 = E[y He_3]     = 0                          (relu''' has zero mean)
-    M4 = E[y He_4]     = sum_j e_j u_j^(x)4,       e_j = -1/(K sqrt(2 pi) s_j^3)
-
-M3 vanishes for ReLU with Gaussian input, so the fourth-order moment M4 takes
-its place (the first non-zero moment past M2, as the ZT specification asks);
-its coefficients all have one sign, which the decomposition relies on.
-Because E[He_l] = 0, y is centred (y - mean y) in every moment, which keeps
-the expectations and lowers their variance. The steps:
-
-1. Subspace: orthogonal (block power) iteration on M2 (Zhong, Algorithm 1's
-   power method), V in R^{r x K} spanning {u_j}.
-2. Whitening: Q = V^T M2 V = sum_j c_j (V^T u_j)(V^T u_j)^T; with
-   W_h = Q^{-1/2} the vectors b_j = sqrt(c_j) W_h V^T u_j are orthonormal.
-3. The K x K x K x K tensor T = M4(V W_h^T, ...) = sum_j mu_j b_j^(x)4,
-   mu_j = e_j / c_j^2 < 0, estimated directly from the projected samples
-   z = W_h V^T x^, then decomposed by the robust tensor power method with
-   deflation (Anandkumar et al. 2014, Algorithm 1) on -T: random restarts,
-   u <- -T(I, u, u, u) / ||.||, the restart with the largest -T(u, u, u, u)
-   kept and refined, then deflated.
-4. Directions and magnitudes: V Q^{1/2} b_j = sqrt(alpha_j) u^_j with
-   u^_j = u_j / ||u_j|| and alpha_j = c_j ||u_j||^2 (the second moment's
-   weight on that direction); signs from M1 (least squares of M1 on the
-   K directions: the coefficient of u^_j is s_j ||u_j|| / (2K)).
-5. Back to each neuron: u_j = A w^_j = B_j w_j with B_j = A[:, Omega_j]
-   (r x r; K^{-1/2} I when the supports are disjoint, but here supports
-   overlap), so w_j = B_j^{-1} u_j. The moments of x^ are symmetric in the
-   neurons, so which direction belongs to which neuron is read from each
-   neuron's own second moment: the score of direction k for neuron j is
-   E[y ((x_{Omega_j} . v)^2 - 1)] at v = B_j^{-1} u^_k / ||.|| (in
-   population sum_l c_l (v . S_j w^_l)^2, largest for neuron j's own
-   direction), and the assignment maximising the total score is taken
-   (Hungarian method). The magnitude follows from alpha: with
-   w_j = rho B_j^{-1} u^_k, alpha = rho / (K sqrt(2 pi) ||B_j^{-1} u^_k||).
-   B_j is singular when overlapping supports make two of neuron j's inputs
-   pool alike (say i at position a of Omega_j and b of Omega_l, i' at b of
-   Omega_j and a of Omega_l). That part of w_j is invisible to every moment
-   of x^: the pseudo-inverse leaves it at zero and, since alpha carries the
-   whole norm ||w_j||, the visible part comes out scaled by its norm over
-   ||w_j||. This is the method's floor: its error on exact moments
-   (:func:`population_moments`), which ZT records as ``init_floor``.
-   M1 would give the magnitudes too (the coefficient above), but its least
-   squares on K nearly collinear directions amplifies sampling noise, where
-   alpha (from the whitening) does not.
-
-Steps 4-5 (signs and magnitudes for ReLU, the un-mixing of overlapping
-supports and the assignment of directions to neurons) are this module's
-derivation for the model above; the exact equations of Zhang's Appendix A are
-not reproduced. With r = d every neuron sees x and the method is Zhong's.
-Since x^ adds the K neurons' inputs position by position, the u_j of
-neurons with disjoint supports can still be nearly collinear when r is not
-much larger than K; M2 is then ill-conditioned and the whitening amplifies
-sampling noise: the method needs more samples the smaller r / K is.
-
-Batching: a call takes B trials, and a trial's W(0) does not depend on which
-trials share its call, to the last bit (a noisy fourth-order tensor's power
-iterations can turn a last-bit difference into another component). So the
-products with the data, and everything r-dimensional, are one plain matrix
-product per trial (a batched product gives other low-order bits with another
-batch company), while the K-dimensional tensor work runs batched through
-elementwise products and sums, whose bits do not depend on the batch.
+Batching: a call takes B trials, and a trial's W(0) does not depend on which trials share its call, to the
+last bit (a noisy fourth-order tensor's power iterations can turn a last-bit difference into another
+component). So the products with the data, and everything r-dimensional, are one plain matrix product per
+trial, while the K-dimensional tensor work runs batched through elementwise products and sums, whose bits do
+not depend on the batch.
 """
 
 from __future__ import annotations
