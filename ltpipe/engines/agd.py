@@ -11,8 +11,9 @@ iteration shrinks as trials finish. A capped trial is labelled from the last
 ``window`` iterations: ``window_change``, the larger relative change of its
 training loss and of its error over them, and ``settled`` when that is at most
 ``settle_tol`` (more iterations would not change its outcome: it chatters at a
-ReLU kink or sits at a fixed point); a converged trial is settled. Each trial's arithmetic does not depend on which
-other trials share its batch, so results are the same whatever the batching.
+ReLU kink or sits at a fixed point); a converged trial is settled. Each trial's
+arithmetic does not depend on which other trials share its batch, so results
+are the same whatever the batching.
 """
 
 from __future__ import annotations
