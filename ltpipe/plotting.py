@@ -88,6 +88,10 @@ def heatmap(
     )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    # the grid's values as written in the config (128, not 128.0: a long label runs into the next row's)
+    ax.set_yticklabels(
+        [f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v) for v in shown.index], rotation=0
+    )
     ys = list(shown.index)
     xs = list(shown.columns)
     keys = []

@@ -63,6 +63,9 @@ def test_heat_maps_hatch_exactly_the_capped_majority_cells_per_eta(fig, axis):
     # the hatch's legend entry only where cells are hatched
     entries = [[t.get_text() for t in a.get_legend().get_texts()] if a.get_legend() else [] for a in axes]
     assert ["moving at the cap" in " ".join(e) for e in entries] == [True, False, False]
+    # the grid's values as the config writes them, largest on top, read across
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["64", "32", "8"]
+    assert {t.get_rotation() for t in axes[0].get_yticklabels()} == {0.0}
     plt.close(figure)
 
 
