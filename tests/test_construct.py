@@ -376,6 +376,11 @@ def test_figures_draw():
     fig = fig_pc_mw(tables, {**PLOT, "eps_d": 0.5})
     assert len(fig.axes) == 3
     assert fig.axes[2].get_xscale() == "log" and fig.axes[2].lines  # n needed per width d
+    # (c) names only the depths (the constructions' colours are in (a) and (b)), above every point it draws
+    legend = fig.axes[2].get_legend()
+    assert legend is not None and all(t.get_text().startswith("depth ") for t in legend.get_texts())
+    top = max(max(line.get_ydata()) for line in fig.axes[2].lines if len(line.get_ydata()))
+    assert fig.axes[2].get_ylim()[1] >= 3 * top
     ps = tables["network"].assign(target="ps", target_acc=0.9, pruned_acc=0.8, agreement=0.85)
     assert len(fig_pc_mw({**tables, "ps": ps}, PLOT).axes) == 4
     fig = fig_mw({k: v[v["construction"] == "mw"] for k, v in tables.items()}, PLOT)

@@ -110,7 +110,14 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
     axes[2].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axes[2].yaxis.set_minor_formatter(NullFormatter())
     if len(reached):
-        axes[2].legend(fontsize="x-small")
+        # the constructions' colours are named in (a) and (b); here only the depths, in a row above the data
+        handles, labels = axes[2].get_legend_handles_labels()
+        depths = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab.startswith("depth ")]
+        axes[2].set_ylim(top=3 * float(reached["n"].max()))
+        if depths:
+            axes[2].legend(*zip(*depths, strict=True), fontsize="x-small", loc="upper center", ncols=len(depths))
+        elif axes[2].get_legend() is not None:
+            axes[2].get_legend().remove()
     if have_ps:
         ps = tables["ps"].assign(
             construction=lambda d: d["construction"].map(CONSTRUCTION_LABELS),
@@ -132,5 +139,6 @@ def fig_pc_mw(tables: dict[str, pd.DataFrame], plot: dict[str, Any]) -> plt.Figu
     for ax in axes[:2]:
         handles, _ = ax.get_legend_handles_labels()
         band = Patch(facecolor="0.6", alpha=0.3, label="interquartile range over trials")
-        ax.legend(handles=[*handles, band], fontsize="x-small")
+        # lower left: the errors start near 1 on the smallest networks and fall to the right, so it stays empty
+        ax.legend(handles=[*handles, band], fontsize="x-small", loc="lower left")
     return fig
