@@ -30,6 +30,7 @@ DRIVERS = {
     "claims": "ltpipe.claims:main",
     "claims-gather": "ltpipe.claims:gather_main",
     "report-claims": "ltpipe.report:main",
+    "estimate": "ltpipe.estimate:estimate_main",
 }
 COMMANDS = {**DRIVERS, **registry.commands()}
 USAGE = "usage: ltpipe SUBCOMMAND [ARGS...]  (ltpipe SUBCOMMAND --help for its arguments)"
