@@ -19,6 +19,8 @@ import pytest
 import yaml
 from conftest import make_copy, snakemake
 
+from ltpipe import cost
+
 ROOT = Path(__file__).resolve().parent.parent
 GPU_JOB = "results/zhang2021/z6/parts/N60.rounds.parquet"  # z6: a GPU rule
 CPU_JOB = "results/zhang2021/z2/teachers/r4.parquet"  # teachers: a CPU rule
@@ -147,10 +149,14 @@ def test_a_gpu_rule_requests_a_gpu_a_cpu_rule_none(fake_slurm):
     assert set(calls) == {"teachers", "z6"}, calls
     gpu, cpu = calls["z6"], calls["teachers"]
     print("GPU rule:", shlex.join(gpu), "\nCPU rule:", shlex.join(cpu))
-    # GPU: one GPU, the rule's threads per GPU, no task count; the workflow profile's attempt-1 values
+    # GPU: one GPU, the rule's threads per GPU, no task count; the job's predicted time and memory (attempt 1)
     assert "--gpus=1" in gpu and "--cpus-per-gpu=1" in gpu
     assert not any(a.startswith(("--ntasks", "--cpus-per-task", "--gres")) for a in gpu)
-    assert gpu[gpu.index("-t") + 1] == "240" and gpu[gpu.index("--mem") + 1] == "2000"
+    config = yaml.safe_load((where / "config" / "config.yaml").read_text())
+    job = cost.find(cost.jobs(config), "z6", {"n": 60})
+    units = cost.load_units(where / "ltpipe" / "cost_units.json")
+    assert gpu[gpu.index("-t") + 1] == str(units.runtime_minutes(job))
+    assert gpu[gpu.index("--mem") + 1] == str(units.mem_request_mb(job))
     # CPU: no GPU at all
     assert not any(a.startswith(("--gpus", "--gres", "--cpus-per-gpu")) for a in cpu)
     assert "--ntasks=1" in cpu and "--cpus-per-task=1" in cpu
@@ -210,15 +216,12 @@ def declared_rules() -> dict[str, bool]:
     return rules
 
 
-def test_the_workflow_profile_sizes_every_rule_and_gives_gpu_rules_cpus_per_gpu():
+def test_the_workflow_profile_gives_gpu_rules_cpus_per_gpu_and_leaves_sizes_to_the_rules():
     profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     assert not {"executor", "jobs", "default-resources"} & set(profile)  # the user's profile's
     assert profile["retries"] == 1 and profile["keep-going"] is True
     rules = declared_rules()
     assert {"z6", "mnist", "gather"} <= set(rules)
-    assert set(profile["set-resources"]) == set(rules), set(profile["set-resources"]) ^ set(rules)
-    for rule, gpu in rules.items():
-        res = profile["set-resources"][rule]
-        assert "attempt" in str(res["runtime"]), rule
-        assert ("cpus_per_gpu" in res) == gpu, rule
-        assert "gpu" not in res, rule  # the rules declare it, from the config's gpu_jobs
+    assert set(profile["set-resources"]) == {rule for rule, gpu in rules.items() if gpu}
+    for rule, res in profile["set-resources"].items():
+        assert res == {"cpus_per_gpu": "threads"}, rule  # time and memory: the rules' own (tests/test_cost.py)

@@ -15,13 +15,15 @@ rule teachers:
         "results/zhang2021/{exp}/teachers/r{r}.parquet",
     log:
         "logs/zhang2021/{exp}/teachers_r{r}.log",
+    benchmark:
+        "benchmarks/zhang2021/{exp}/teachers_r{r}.tsv"
     wildcard_constraints:
         exp="|".join(AGD_EXPS),
     conda:
         ENV
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=retry(1000),
+        runtime=retry(10),
     params:
         cfg=lambda w: as_json(teacher_section(cfg(w.exp))),  # editing eta keeps the teachers
         seed=config["seed"],
@@ -48,8 +50,8 @@ rule agd_trials:
     resources:
         gpu=gpu_declared(),
         batch_mb=config["max_batch_mb"],
-        mem_mb=lambda w: int(3 * config["max_batch_mb"]) + 1000,
-        runtime=240,
+        mem_mb=predicted_mem_mb("agd_trials"),
+        runtime=predicted_runtime("agd_trials"),
     params:
         cfg=lambda w: section_json(w.exp),
         seed=config["seed"],
@@ -89,8 +91,8 @@ rule z3_rates:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry(2000),
+        runtime=retry(10),
     params:
         fit=as_json(cfg("z3")["fit"]),
     shell:
@@ -109,8 +111,8 @@ rule z2_radius:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry(2000),
+        runtime=retry(10),
     params:
         radius=as_json(cfg("z2")["radius"]),
     shell:

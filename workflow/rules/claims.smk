@@ -19,8 +19,8 @@ rule claims_experiment:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry(2000),
+        runtime=retry(10),
     params:
         study=lambda w: registry.experiment(w.exp).study,
         figure=lambda w: registry.experiment(w.exp).figures[0].id,
@@ -56,8 +56,8 @@ rule claims:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry(2000),
+        runtime=retry(10),
     shell:
         "(python -m ltpipe claims-gather --out {output.table} --markdown {output.text} {input.claims}"
         " && python -m ltpipe report-claims --claims {input.claims} --verdicts {output.verdicts}"

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(workflow.current_basedir).parent.parent.resolve()
 sys.path.insert(0, str(ROOT))
 
-from ltpipe import registry
+from ltpipe import cost, registry
 from ltpipe.config import ConfigError
 from ltpipe.schema import validate
 
@@ -55,6 +55,32 @@ RUN_STARTED = time.time()
 wildcard_constraints:
     r=r"\d+",
     fig="|".join(FIGURES),
+
+
+# Each compute job's time limit and memory come from the cost model (ltpipe/cost.py): its work from its own
+# config section, times the per-unit costs measured on the machine named in ltpipe/cost_units.json, with a
+# margin; both double on the retry that the Slurm profile's retries: 1 allows (attempt 2).
+COST_UNITS = cost.load_units()
+COST_JOBS = cost.jobs(config)
+
+
+def predicted_runtime(rule):
+    """A compute rule's runtime resource (minutes): the job's predicted time limit, times the attempt."""
+    return lambda wildcards, attempt: attempt * COST_UNITS.runtime_minutes(
+        cost.find(COST_JOBS, rule, dict(wildcards))
+    )
+
+
+def predicted_mem_mb(rule):
+    """A compute rule's mem_mb resource: the job's predicted memory request, times the attempt."""
+    return lambda wildcards, attempt: attempt * COST_UNITS.mem_request_mb(
+        cost.find(COST_JOBS, rule, dict(wildcards))
+    )
+
+
+def retry(value):
+    """A fixed resource of a summary rule (seconds of work at any scale), doubled on attempt 2."""
+    return lambda wildcards, attempt: value * attempt
 
 
 def ltpipe_code(*modules):

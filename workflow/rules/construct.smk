@@ -20,8 +20,8 @@ rule pc:
     threads: config["threads"]
     resources:
         gpu=gpu_declared(),
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=predicted_mem_mb("pc"),
+        runtime=predicted_runtime("pc"),
     params:
         cfg=sections_json(("pc", "mw"), ("single", "network", "eval")),
         seed=config["seed"],
@@ -50,8 +50,8 @@ rule pc_ps:
     threads: config["threads"]
     resources:
         gpu=gpu_declared(),
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=predicted_mem_mb("pc_ps"),
+        runtime=predicted_runtime("pc_ps"),
     params:
         cfg=sections_json(("pc", "mw"), ("ps",)),  # the PS target's widths: this job only
         seed=config["seed"],
@@ -76,8 +76,8 @@ rule mn:
         ENV
     threads: config["threads"]
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=predicted_mem_mb("mn"),
+        runtime=predicted_runtime("mn"),
     params:
         cfg=section_json("mn"),
         seed=config["seed"],

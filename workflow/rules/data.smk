@@ -23,8 +23,8 @@ checkpoint mnist:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=retry(2000),
+        runtime=retry(30),
     params:
         root=lambda w, output: MNIST["root"] or os.path.dirname(output[0]),
         present=mnist_data.present(MNIST_ROOT),
@@ -57,8 +57,8 @@ rule mnist_fetch:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=retry(2000),
+        runtime=retry(30),
     params:
         root=lambda w: MNIST_ROOT,  # the config's data root (the checkpoint checked it), not a prefix of the outputs
         dest=lambda w, output: output[0].split("/MNIST/raw/")[0],

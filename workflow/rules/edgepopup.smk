@@ -25,8 +25,8 @@ rule pe:
     threads: 1
     resources:
         gpu=gpu_declared(),
-        mem_mb=4000,
-        runtime=720,
+        mem_mb=predicted_mem_mb("pe"),
+        runtime=predicted_runtime("pe"),
     params:
         # its own network's keeps, learning rate and epoch budgets: editing LeNet5's reruns only LeNet5's jobs
         cfg=lambda w: section_json(
@@ -56,7 +56,7 @@ rule pe_select:
     conda:
         ENV
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=retry(1000),
+        runtime=retry(10),
     shell:
         "python -m ltpipe pe-select --runs {input.runs} --out {output} > {log} 2>&1"

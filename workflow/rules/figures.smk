@@ -24,8 +24,8 @@ rule figure:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry(2000),
+        runtime=retry(10),
     params:
         study=lambda w: FIGURES[w.fig][0].study,
         exp=lambda w: FIGURES[w.fig][0].id,

@@ -14,7 +14,7 @@ rule gather:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry(2000),
+        runtime=retry(10),
     shell:
         "python -m ltpipe gather --out {output} {input.parts} > {log} 2>&1"

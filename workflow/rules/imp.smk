@@ -22,8 +22,8 @@ rule z6:
     threads: config["threads"]
     resources:
         gpu=gpu_declared(),
-        mem_mb=2000,
-        runtime=240,
+        mem_mb=predicted_mem_mb("z6"),
+        runtime=predicted_runtime("z6"),
     params:
         cfg=section_json("z6", omit=IMP_GRID),
         seed=config["seed"],
@@ -60,8 +60,8 @@ rule z7:
     threads: 1
     resources:
         gpu=gpu_declared(),
-        mem_mb=4000,
-        runtime=720,
+        mem_mb=predicted_mem_mb("z7"),
+        runtime=predicted_runtime("z7"),
     params:
         cfg=section_json("z7", omit=IMP_GRID),
         modes=lambda w: " ".join(z7_modes(cfg("z7"), int(w.n))),

@@ -19,8 +19,8 @@ rule pl_trials:
         ENV
     threads: config["threads"]
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=predicted_mem_mb("pl_trials"),
+        runtime=predicted_runtime("pl_trials"),
     params:
         cfg=section_json("pl"),
         seed=config["seed"],
@@ -40,8 +40,8 @@ rule pl_needed:
     conda:
         ENV
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=retry(1000),
+        runtime=retry(10),
     params:
         cfg=as_json(cfg("pl")["needed"]),
     shell:
@@ -69,8 +69,8 @@ rule ps_target:
     threads: 1
     resources:
         gpu=gpu_declared(),
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=predicted_mem_mb("ps_target"),
+        runtime=predicted_runtime("ps_target"),
     params:
         cfg=as_json({k: cfg("ps")[k] for k in PS_TRAINING}),
         seed=config["seed"],
@@ -97,8 +97,8 @@ rule ps_solve:
     threads: config["threads"]
     resources:
         gpu=gpu_declared(),
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=predicted_mem_mb("ps_solve"),
+        runtime=predicted_runtime("ps_solve"),
     params:
         cfg=section_json("ps", omit=PS_TRAINING),
         device=config["device"],
