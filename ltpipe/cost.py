@@ -187,10 +187,17 @@ AGD_WORK = 2  # gradients, products and temporaries beside the inputs, per input
 TRIAL_COLUMNS = 40
 
 
+def read_width(k: int, r: int, d: int) -> int:
+    """Numbers of a sample one AGD iteration reads (ltpipe.engines.agd_layout.Layout.bytes_per_trial, with the
+    CPU kernel): the K r gathered inputs of its supports while K r <= 2 d, else its d inputs."""
+    return k * r if k * r <= 2 * d else d
+
+
 def agd_job(config: dict[str, Any], exp: str, r: int) -> Job:
     """An (experiment, r) trials job: every problem grid point and trial, under every method setting."""
     s = config["zhang2021"][exp]
-    d = int(s["d"])
+    d_in = int(s["d"])
+    d = read_width(int(s["k"]), r, d_in)
     problems = math.prod(len(_list(s[a])) for a in ("lam", "noise_level") if isinstance(s.get(a), list))
     ns = [int(n) for n in _list(s["n_samples"])]
     trials = int(s["trials"]) * problems
@@ -199,7 +206,7 @@ def agd_job(config: dict[str, Any], exp: str, r: int) -> Job:
     ]
     units = sum(trials * _cap(s, eta) * n * d for n in ns for eta, _, _ in methods)
     items = sum(trials * _cap(s, eta) for _ in ns for eta, _, _ in methods)
-    per_trial = AGD_COPIES * max(ns) * d * _itemsize(config)
+    per_trial = AGD_COPIES * max(ns) * d_in * _itemsize(config)
     batch = min(trials, max(1, int(config["max_batch_mb"] * MB // per_trial))) * per_trial
     rows = trials * len(ns) * len(methods) * TRIAL_COLUMNS
     curves = 0.0
@@ -218,7 +225,7 @@ def agd_job(config: dict[str, Any], exp: str, r: int) -> Job:
         array_bytes=AGD_WORK * batch + curves * 8 * 3,
         rows=rows,
         gpu=True,
-        extra={"n": ns, "d": d},
+        extra={"n": ns, "d": d},  # d: the read width
     )
 
 
@@ -388,13 +395,14 @@ def pc_ps_job(config: dict[str, Any], sizes: dict[str, int]) -> Job:
 def _features(n: int, n_test: int, d: int, k: int, m: int, full: bool, sweep: list[int]) -> tuple[float, float]:
     """(multiply-adds, largest array bytes) of one MN trial: the k m random features of the train and test
     points, the readouts on k of them (and on each k of the sweep), and with ``full`` the ridge solve on all
-    k m in the N x N kernel."""
+    k m in the N x N kernel (2048 features at a time). The pruned network's predictions form the features of
+    its kept neurons, at most all k m, for the train and then the test points, with their ReLU's copy."""
     width = k * m
     macs = (n + n_test) * d * width + n * k * k + k**3 + sum(n * j * j + j**3 for j in sweep)
-    arrays = (n + n_test) * k * 8 * 4
+    arrays = max(n, n_test) * width * 8 * 2
     if full:
         macs += (n + n_test) * n * width + n**3 / 3
-        arrays = max(arrays, (n + n_test) * n * 8 * 3 + n * width * 8 / 8)
+        arrays = max(arrays, (n + n_test) * (n + 2048) * 8 * 2)
     return macs, arrays
 
 
@@ -477,8 +485,7 @@ def actual_work(job: Job, table: Any) -> tuple[float, float] | None:
     the sum of iterations x N x d and of iterations; None for the other kinds, whose work the model counts."""
     if job.kind not in ("agd", "z6"):
         return None
-    d = table["d"] if "d" in table else job.extra["d"]
-    return float((table["iterations"] * table["n_samples"] * d).sum()), float(table["iterations"].sum())
+    return float((table["iterations"] * table["n_samples"] * job.extra["d"]).sum()), float(table["iterations"].sum())
 
 
 # --- finished runs: benchmark files and tables ----------------------------------------------------------------
