@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no benchmark files under {args.run_dir}/benchmarks", file=sys.stderr)
         return 1
     print(f"{'job':<46} {'s':>8} {'pred':>8} {'ratio':>6} {'bound':>8} {'ratio':>6} {'rss MB':>7} {'pred MB':>7}")
-    worst, worst_bound, worst_mem, mem_over = (None, 1.0), (None, 1.0), (None, 0.0), []
+    worst, worst_bound, worst_mem, worst_request, mem_over = (None, 1.0), (None, 1.0), (None, 0.0), (None, 0.0), []
     for job, bench, work in rows:
         if job.kind == "light":
             continue
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line + f" {bench['max_rss']:7.0f} {mem:7.0f}")
         if bench["max_rss"] / mem > worst_mem[1]:
             worst_mem = (job.name, bench["max_rss"] / mem)
+        if bench["max_rss"] / units.mem_request_mb(job) > worst_request[1]:
+            worst_request = (job.name, bench["max_rss"] / units.mem_request_mb(job))
         if bench["max_rss"] > units.mem_request_mb(job):
             mem_over.append((job.name, bench["max_rss"], units.mem_request_mb(job)))
         if bench["s"] >= args.min_seconds:
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  worst_ratio: {worst[1]:.2f} ({worst[0]})")
     print(f"  worst_ratio_at_cap: {worst_bound[1]:.2f} ({worst_bound[0]}; AGD and Z6 counted at their iteration caps)")
     print(f"every job, max_rss / predicted peak: worst_mem_ratio: {worst_mem[1]:.2f} ({worst_mem[0]})")
+    print(f"every job, max_rss / its request: worst_request_ratio: {worst_request[1]:.2f} ({worst_request[0]})")
     for name, rss, mem in mem_over:
         print(f"  memory over its request: {name}: {rss:.0f} MB against {mem:.0f} MB")
     if not mem_over:

@@ -3,11 +3,12 @@ per-unit costs.
 
 A job's work is counted in the unit its engine's time grows with (its *kind*):
 
-- ``agd`` (Z2-Z5, ZT; Zhang et al. Algorithm 1) and ``z6`` (AGD inside IMP rounds): trial-iterations x N x d.
-  Each iteration of a trial reads its N x d inputs (the engine is memory-bound, see BENCHMARKS.md), and a
-  trial stops when it converges, diverges or reaches ``max_iter``. Before a run the iterations are not known,
-  so the prediction counts every trial at its cap: an upper bound. :func:`actual_units` counts the iterations a
-  finished job's table records, which is what the per-unit cost is calibrated and checked on.
+- ``agd`` (Z2-Z5, ZT; Zhang et al. Algorithm 1) and ``z6`` (AGD inside IMP rounds): trial-iterations x N x the
+  multiply-adds of a sample (:func:`work_width`), and as items the iterations of the groups the engine runs its
+  trials in (:func:`groups`: one kernel call per group and iteration). A trial stops when it converges,
+  diverges or reaches ``max_iter``. Before a run the iterations are not known, so the prediction counts every
+  trial at its cap: an upper bound. :func:`actual_work` counts the iterations a finished job's table records,
+  which is what the per-unit costs are calibrated and checked on.
 - ``train:<arch>`` (Z7's LeNet-5s, the PS target), ``pe:<network>:<variant>`` (edge-popup): sample passes,
   a training sample 1, an evaluated one 1/3 (a forward pass without the backward's two).
 - ``pl`` (Lueker's supremum, Pensia et al. Theorem 3): the subset sums formed inside the target interval,
@@ -19,12 +20,12 @@ A job's work is counted in the unit its engine's time grows with (its *kind*):
 - ``mn`` (Malach Theorem 3.2, 3.3): the multiply-adds of the random features and of the ridge solves.
 - ``light``: the summaries, gathers, figures and claims: nothing but the start-up.
 
-A job's predicted seconds are ``overhead_s + units x seconds_per_unit`` of its kind, from the calibration file
-``ltpipe/cost_units.json`` (written by ``bench/calibrate.py`` from a run of ``bench/calibration.yaml``, a scale of
-its own, never the default run it is checked on). Its memory is the kind's measured base plus its largest
-arrays. The workflow asks Slurm for :data:`TIME_MARGIN` times the predicted time and :data:`MEM_MARGIN` times
-the memory (doubled on the retry). This module imports neither numpy nor torch: Snakemake calls it for every job
-while it builds the DAG.
+A job's predicted seconds are ``overhead_s + compile_s + units x seconds_per_unit + items x seconds_per_item``
+of its kind, from the calibration file ``ltpipe/cost_units.json`` (written by ``bench/calibrate.py`` from a run
+of ``bench/calibration.yaml``, a scale of its own, never the default run it is checked on). Its memory is the
+kind's measured base plus its largest arrays. The workflow asks Slurm for :data:`TIME_MARGIN` times the
+predicted time and :data:`MEM_MARGIN` times the memory (doubled on the retry). This module imports neither
+numpy nor torch: Snakemake calls it for every job while it builds the DAG.
 """
 
 from __future__ import annotations
@@ -182,9 +183,23 @@ def _split(n_samples: int | None, val_fraction: float, sizes: dict[str, int]) ->
 # --- Zhang et al. 2021 ----------------------------------------------------------------------------------------
 
 # the inputs and at most the gathered layout's copy (ltpipe.engines.agd_layout.KERNEL_GATHER_BELOW = 1 more)
+KERNEL_GATHER_BELOW = 2.0  # ltpipe.engines.agd_layout's (imported there with torch)
 AGD_COPIES = 2
 AGD_WORK = 2  # gradients, products and temporaries beside the inputs, per input byte held
 TRIAL_COLUMNS = 40
+
+
+CACHE_MB = 12.0  # ltpipe.engines.agd.run_agd's cache_mb: on the CPU trials run in groups whose inputs fit in it
+
+
+def groups(trials: int, n: int, width: int, itemsize: int, batch: int | None = None) -> int:
+    """How many groups ``trials`` trials of N = ``n`` run in: batches of at most ``batch`` trials (the job's
+    max_batch_mb), each split into groups whose inputs (N x width numbers a trial) fit in CACHE_MB. A group
+    runs one kernel call per iteration while any of its trials runs: the fixed cost of an iteration is a group's."""
+    size = max(1, int(CACHE_MB * MB // (n * width * itemsize)))
+    batch = trials if batch is None else max(1, batch)
+    full, rest = divmod(trials, batch)
+    return full * math.ceil(batch / size) + (math.ceil(rest / size) if rest else 0)
 
 
 def read_width(k: int, r: int, d: int) -> int:
@@ -193,20 +208,31 @@ def read_width(k: int, r: int, d: int) -> int:
     return k * r if k * r <= 2 * d else d
 
 
+def work_width(k: int, r: int, d: int) -> int:
+    """Multiply-adds per sample of one AGD iteration's forward pass with the CPU kernel: K r on the gathered
+    inputs while K r <= 2 d, else K d on the dense ones (each at least the numbers it reads)."""
+    return k * r if k * r <= 2 * d else k * d
+
+
 def agd_job(config: dict[str, Any], exp: str, r: int) -> Job:
     """An (experiment, r) trials job: every problem grid point and trial, under every method setting."""
     s = config["zhang2021"][exp]
     d_in = int(s["d"])
-    d = read_width(int(s["k"]), r, d_in)
+    d = work_width(int(s["k"]), r, d_in)
+    width = read_width(int(s["k"]), r, d_in)
     problems = math.prod(len(_list(s[a])) for a in ("lam", "noise_level") if isinstance(s.get(a), list))
     ns = [int(n) for n in _list(s["n_samples"])]
     trials = int(s["trials"]) * problems
     methods = [
         (float(eta), b, i) for eta in _list(s["eta"]) for b in _list(s["beta"]) for i in _list(s.get("init", "ball"))
     ]
+    size = _itemsize(config)
     units = sum(trials * _cap(s, eta) * n * d for n in ns for eta, _, _ in methods)
-    items = sum(trials * _cap(s, eta) for _ in ns for eta, _, _ in methods)
-    per_trial = AGD_COPIES * max(ns) * d_in * _itemsize(config)
+    # trials of one N are batched at most max_batch_mb of inputs at a time (ltpipe.studies.zhang2021.trials)
+    batch = {n: int(config["max_batch_mb"] * MB // ((1 + KERNEL_GATHER_BELOW) * n * d_in * size)) for n in ns}
+    n_groups = {n: groups(trials, n, width, size, batch[n]) for n in ns}
+    items = sum(n_groups[n] * _cap(s, eta) for n in ns for eta, _, _ in methods)
+    per_trial = AGD_COPIES * max(ns) * d_in * size
     batch = min(trials, max(1, int(config["max_batch_mb"] * MB // per_trial))) * per_trial
     rows = trials * len(ns) * len(methods) * TRIAL_COLUMNS
     curves = 0.0
@@ -225,7 +251,7 @@ def agd_job(config: dict[str, Any], exp: str, r: int) -> Job:
         array_bytes=AGD_WORK * batch + curves * 8 * 3,
         rows=rows,
         gpu=True,
-        extra={"n": ns, "d": d},  # d: the read width
+        extra={"d": d, "groups": n_groups},  # d: the multiply-adds per sample; groups per N
     )
 
 
@@ -234,11 +260,13 @@ def z6_job(config: dict[str, Any], n: int) -> Job:
     s = config["zhang2021"]["z6"]
     d = int(s["d"])
     runs = int(s["trials"]) * len(_list(s["lam"])) * len(_list(s["eta"]))
-    items = runs * int(s["rounds"]) * int(s["max_iter"])
-    units = items * n * d
+    n_groups = groups(runs, n, d, _itemsize(config))  # every run of a round in one call (K d > 2 d: dense)
+    units = runs * int(s["rounds"]) * int(s["max_iter"]) * n * d * int(s["k"])
+    items = n_groups * int(s["rounds"]) * int(s["max_iter"])
     arrays = (n + int(s["n_test"])) * d * 8 * runs * (AGD_COPIES + AGD_WORK)
     rows = runs * int(s["rounds"]) * 30
-    return Job("z6", {"n": n}, ("z6",), "z6", units, items, True, arrays, rows, gpu=True, extra={"d": d})
+    extra = {"d": d * int(s["k"]), "groups": {n: n_groups}}
+    return Job("z6", {"n": n}, ("z6",), "z6", units, items, True, arrays, rows, gpu=True, extra=extra)
 
 
 Z7_PARAMS = {"lenet5": 61706, "lenet5-conv64": 61706, "lenet-300-100": 266610}
@@ -481,11 +509,18 @@ def find(all_jobs: list[Job], rule: str, wildcards: dict[str, Any]) -> Job:
 
 
 def actual_work(job: Job, table: Any) -> tuple[float, float] | None:
-    """(units, items) a finished AGD or Z6 job did: over the rows of its trials (or rounds) table, a DataFrame,
-    the sum of iterations x N x d and of iterations; None for the other kinds, whose work the model counts."""
+    """(units, items) a finished AGD or Z6 job did, from its trials (or rounds) table, a DataFrame: the sum of
+    iterations x N x read width, and its group-iterations, each group counted at the most iterations of its
+    run (per N and method setting, or per IMP round: its trials' groups end together at worst). None for the
+    other kinds, whose work the model counts."""
     if job.kind not in ("agd", "z6"):
         return None
-    return float((table["iterations"] * table["n_samples"] * job.extra["d"]).sum()), float(table["iterations"].sum())
+    units = float((table["iterations"] * table["n_samples"] * job.extra["d"]).sum())
+    methods = ["round"] if job.kind == "z6" else [c for c in ("eta", "beta", "init") if c in table]
+    longest = table.groupby(["n_samples", *methods], dropna=False)["iterations"].max()
+    n = longest.index.get_level_values("n_samples")
+    items = sum(job.extra["groups"][int(k)] * float(it) for k, it in zip(n, longest, strict=True))
+    return units, float(items)
 
 
 # --- finished runs: benchmark files and tables ----------------------------------------------------------------

@@ -20,7 +20,8 @@ COLUMNS = ("jobs", "cpu_hours", "gpu_rule_hours", "longest_job_h", "peak_mem_gb"
 def estimate(config: dict, units: cost.Units, sizes: dict[str, int] | None = None) -> dict[str, dict[str, float]]:
     """Per experiment (the first one a job serves) and in total: job count, predicted CPU hours (AGD and Z6
     counted at their iteration caps: at most), the hours of the jobs whose rules can use a GPU (still CPU hours:
-    no GPU cost has been calibrated), the longest job, the peak memory of one job and the disk of the tables."""
+    no GPU cost has been calibrated), the longest job, the most memory one job asks for (its predicted peak
+    with the margin) and the disk of the tables."""
     rows: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(COLUMNS, 0.0))
     for job in cost.jobs(config, sizes):
         for key in (job.exps[0], "total"):
@@ -30,7 +31,7 @@ def estimate(config: dict, units: cost.Units, sizes: dict[str, int] | None = Non
             row["cpu_hours"] += hours
             row["gpu_rule_hours"] += hours if job.gpu else 0.0
             row["longest_job_h"] = max(row["longest_job_h"], hours)
-            row["peak_mem_gb"] = max(row["peak_mem_gb"], units.mem_mb(job) / 1024)
+            row["peak_mem_gb"] = max(row["peak_mem_gb"], units.mem_request_mb(job) / 1024)
             row["disk_mb"] += job.rows * cost.BYTES_PER_ROW_COLUMN / cost.MB
     total = rows.pop("total")
     return {**dict(rows), "total": total}
@@ -47,7 +48,7 @@ def render(table: dict[str, dict[str, float]], cores: int) -> str:
         "",
         f"total_cpu_hours: {total['cpu_hours']:.3g}",
         f"wall_hours_on_{cores}_cores: at least {wall:.3g} (the CPU hours spread over the cores, or the longest job)",
-        f"peak_job_mem_gb: {total['peak_mem_gb']:.3g}",
+        f"peak_job_mem_gb: {total['peak_mem_gb']:.3g} (the largest request: {cost.MEM_MARGIN:g} x a predicted peak)",
         f"disk_mb: at most {total['disk_mb']:.3g} (the tables before compression)",
     ]
     return "\n".join(lines)

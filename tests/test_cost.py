@@ -44,21 +44,24 @@ def test_an_agd_job_counts_every_trial_at_its_cap_hand_computed():
     z2 = config["zhang2021"]["z2"]
     z2.update(d=10, n_samples=50, lam=[1, 2, 4], trials=2, eta=[0.5, 2.5], max_iter={"0.5": 300, "2.5": 100})
     job = cost.agd_job(config, "z2", 16)
-    # 3 lam x 2 trials = 6 problems, each run at eta 0.5 (300 iterations) and 2.5 (100), N d = 500
-    assert job.units == 6 * (300 + 100) * 50 * 10
+    # 3 lam x 2 trials = 6 problems, each run at eta 0.5 (300 iterations) and 2.5 (100); K r = 80 > 2 d, so
+    # the kernel multiplies all K d = 50 inputs of each of the N = 50 samples; the 6 trials' inputs fit in
+    # one group, which runs one kernel call per iteration
+    assert job.units == 6 * (300 + 100) * 50 * 50
+    assert job.items == 300 + 100
     assert job.bound and job.kind == "agd" and job.rule == "agd_trials"
     # two methods that share eta (a beta axis) count twice; Z3 keeps curves
     z3 = config["zhang2021"]["z3"]
     z3.update(d=10, n_samples=40, trials=3, beta=[0.0, 0.2], eta=0.5, max_iter=200, record_every=1)
     job = cost.agd_job(config, "z3", 9)
-    assert job.units == 3 * 2 * 200 * 40 * 10 and job.rule == "agd_trials_curves"
+    assert job.units == 3 * 2 * 200 * 40 * 50 and job.rule == "agd_trials_curves"
 
 
 def test_a_z4_job_sums_over_its_sample_sizes():
     config = load(ROOT / "config" / "config.yaml")
     z4 = config["zhang2021"]["z4"]
     z4.update(d=10, n_samples=[50, 100], trials=2, eta=[2.5], max_iter={"0.5": 1, "2.5": 100})
-    assert cost.agd_job(config, "z4", 10).units == 2 * 100 * (50 + 100) * 10
+    assert cost.agd_job(config, "z4", 10).units == 2 * 100 * (50 + 100) * 50
 
 
 def test_training_jobs_count_sample_passes_hand_computed():
@@ -125,11 +128,13 @@ def test_actual_work_reads_the_iterations_a_job_recorded():
     config = load(ROOT / "config" / "config.yaml")
     job = cost.agd_job(config, "z2", 16)
     table = pd.DataFrame({"iterations": [10, 200, 50000], "n_samples": [600, 600, 600], "d": [100, 100, 100]})
-    # K r = 80 <= 2 d: an iteration reads the 80 gathered inputs of a sample, not its d = 100
-    assert cost.actual_work(job, table) == ((10 + 200 + 50000) * 600 * 80, 10 + 200 + 50000)
+    # K r = 80 <= 2 d: an iteration multiplies the 80 gathered inputs of a sample, not K d = 500; the 40
+    # trials' inputs (600 x 80 numbers each) fill two 12 MiB groups, each running until its longest trial
+    assert job.extra["groups"] == {600: 2}
+    assert cost.actual_work(job, table) == ((10 + 200 + 50000) * 600 * 80, 2 * 50000)
     assert cost.actual_work(cost.pl_job(config), table) is None
     # the prediction counts every trial at its cap: 8 lam x 5 trials x 50,000 iterations
-    assert job.items == 8 * 5 * 50000 and job.units == job.items * 600 * 80
+    assert job.items == 2 * 50000 and job.units == 8 * 5 * 50000 * 600 * 80
 
 
 def test_an_agd_iteration_reads_what_the_engines_layout_holds():
@@ -137,9 +142,19 @@ def test_an_agd_iteration_reads_what_the_engines_layout_holds():
     from ltpipe.engines.agd_layout import KERNEL_GATHER_BELOW
 
     assert KERNEL_GATHER_BELOW == 2.0
-    assert cost.read_width(5, 16, 100) == 80
-    assert cost.read_width(5, 40, 100) == 200
-    assert cost.read_width(5, 41, 100) == 100
+    assert cost.read_width(5, 16, 100) == 80 and cost.work_width(5, 16, 100) == 80
+    assert cost.read_width(5, 40, 100) == 200 and cost.work_width(5, 40, 100) == 200
+    assert cost.read_width(5, 41, 100) == 100 and cost.work_width(5, 41, 100) == 500
+
+
+def test_trials_run_in_groups_that_fit_the_cache():
+    """ltpipe.engines.agd.run_agd: groups of at most 12 MiB of inputs, within batches of max_batch_mb."""
+    per = 12 * 2**20 // (1000 * 100 * 8)  # 15 trials of 1,000 x 100 doubles in a group
+    assert cost.groups(15, 1000, 100, 8) == 1 and cost.groups(16, 1000, 100, 8) == 2
+    assert cost.groups(per * 3 + 1, 1000, 100, 8) == 4
+    # batches of 10: each its own groups; a trial larger than the cache is a group of its own
+    assert cost.groups(25, 1000, 100, 8, batch=10) == 3
+    assert cost.groups(3, 10**6, 100, 8) == 3
 
 
 def test_calibration_recovers_known_per_unit_and_per_item_costs():
@@ -227,7 +242,7 @@ def test_the_workflow_asks_for_each_jobs_predicted_resources(tmp_path):
     text = out.stdout + out.stderr
     units = cost.load_units(where / "ltpipe" / "cost_units.json")
     seen = {}
-    for block in re.findall(r"^rule z6:\n(.*?)(?=^\S|\Z)", text, flags=re.M | re.S):
+    for block in re.findall(r"^(?:local)?rule z6:\n(.*?)(?=^\S|\Z)", text, flags=re.M | re.S):
         n = int(re.search(r"wildcards: n=(\d+)", block).group(1))
         res = dict(re.findall(r"\b(runtime|mem_mb)=(\d+)", block))
         job = cost.find(cost.jobs(config), "z6", {"n": n})
