@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ltpipe.config import ConfigError
+
 __all__ = [
     "Job",
     "Units",
@@ -103,7 +105,7 @@ class Units:
         k = self.kind(job.kind)
         units, items = (job.units, job.items) if work is None else work
         if "seconds_per_unit" not in k and units > 0:
-            raise KeyError(f"no calibrated cost for kind {job.kind!r} (job {job.name}): rerun bench/calibrate.py")
+            raise ConfigError(f"no calibrated cost for kind {job.kind!r} (job {job.name}): rerun bench/calibrate.py")
         spu, spi = k.get("seconds_per_unit", 0.0), k.get("seconds_per_item", 0.0)
         start = float(k.get("overhead_s", self.overhead_s)) + float(k.get("compile_s", 0.0))
         return start + units * spu + items * spi
@@ -126,7 +128,13 @@ class Units:
 
 
 def load_units(path: str | Path = UNITS_FILE) -> Units:
-    data = json.loads(Path(path).read_text())
+    """The per-unit costs of ``path`` (by default the calibration file of the checkout)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"cannot read the cost model's per-unit costs {path}: {err} (bench/calibrate.py writes them)"
+        ) from None
     return Units(data["kinds"], data["overhead_s"], data["base_mb"], data["meta"], data.get("fallback"))
 
 

@@ -17,6 +17,7 @@ from conftest import ROOT, make_copy, snakemake
 
 from ltpipe import cost
 from ltpipe.cli import main as cli
+from ltpipe.config import ConfigError
 
 sys.path.insert(0, str(ROOT / "bench"))
 import calibrate
@@ -120,7 +121,7 @@ def test_predictions_margins_and_retry_scale():
     assert units.mem_request_mb(job) == 600
     small = cost.Job("pe", {}, ("pe",), "pe:fc2:wide", units=1.0)
     assert units.runtime_minutes(small) == cost.MIN_MINUTES
-    with pytest.raises(KeyError, match="no calibrated cost for kind 'pe:fc4:wide'"):
+    with pytest.raises(ConfigError, match="no calibrated cost for kind 'pe:fc4:wide'"):
         units.seconds(cost.Job("pe", {}, ("pe",), "pe:fc4:wide", units=1.0))
 
 
@@ -193,6 +194,11 @@ def test_estimate_runs_for_every_config(path, capsys):
     assert re.search(rf"^total\s+{len(jobs)}\s", out, flags=re.M), out
     for exp in ("z2", "z7", "pl", "pe", "pc", "mn"):
         assert re.search(rf"^{exp}\s+\d+", out, flags=re.M), (exp, out)
+
+
+def test_estimate_without_per_unit_costs_says_how_to_make_them(tmp_path, capsys):
+    assert cli(["estimate", "--configfile", str(TINY), "--units", str(tmp_path / "none.json")]) == 2
+    assert "bench/calibrate.py" in capsys.readouterr().err
 
 
 def test_estimate_refuses_a_bad_config_naming_the_key(tmp_path, capsys):
