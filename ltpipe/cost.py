@@ -190,13 +190,10 @@ def _split(n_samples: int | None, val_fraction: float, sizes: dict[str, int]) ->
 
 # --- Zhang et al. 2021 ----------------------------------------------------------------------------------------
 
-# the inputs and at most the gathered layout's copy (ltpipe.engines.agd_layout.KERNEL_GATHER_BELOW = 1 more)
-KERNEL_GATHER_BELOW = 2.0  # ltpipe.engines.agd_layout's (imported there with torch)
-AGD_COPIES = 2
+KERNEL_GATHER_BELOW = 2.0  # ltpipe.engines.agd_layout's (a test checks it; that module imports torch)
+AGD_COPIES = 2  # a trial's inputs and at most the gathered layout's copy of them
 AGD_WORK = 2  # gradients, products and temporaries beside the inputs, per input byte held
 TRIAL_COLUMNS = 40
-
-
 CACHE_MB = 12.0  # ltpipe.engines.agd.run_agd's cache_mb: on the CPU trials run in groups whose inputs fit in it
 
 
@@ -240,14 +237,12 @@ def agd_job(config: dict[str, Any], exp: str, r: int) -> Job:
     batch = {n: int(config["max_batch_mb"] * MB // ((1 + KERNEL_GATHER_BELOW) * n * d_in * size)) for n in ns}
     n_groups = {n: groups(trials, n, width, size, batch[n]) for n in ns}
     items = sum(n_groups[n] * _cap(s, eta) for n in ns for eta, _, _ in methods)
-    per_trial = AGD_COPIES * max(ns) * d_in * size
-    batch = min(trials, max(1, int(config["max_batch_mb"] * MB // per_trial))) * per_trial
+    held = min(trials, max(1, batch[max(ns)])) * AGD_COPIES * max(ns) * d_in * size  # the largest batch's inputs
     rows = trials * len(ns) * len(methods) * TRIAL_COLUMNS
     curves = 0.0
     if "record_every" in s and int(s["record_every"]) > 0:
         curves = sum(trials * len(methods) * (_cap(s, eta) // int(s["record_every"]) + 1) for eta, _, _ in methods)
         rows += curves * 10
-    # teachers: one row per trial and neuron, holding its support
     return Job(
         "agd_trials_curves" if curves else "agd_trials",
         {"exp": exp, "r": r},
@@ -256,7 +251,7 @@ def agd_job(config: dict[str, Any], exp: str, r: int) -> Job:
         units=units,
         items=items,
         bound=True,
-        array_bytes=AGD_WORK * batch + curves * 8 * 3,
+        array_bytes=AGD_WORK * held + curves * 8 * 3,
         rows=rows,
         gpu=True,
         extra={"d": d, "groups": n_groups},  # d: the multiply-adds per sample; groups per N
