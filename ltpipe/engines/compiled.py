@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["kernel_threads", "use_kernel"]
+__all__ = ["kernel_threads", "one_thread", "use_kernel"]
 
 _set = threading.local()  # the count this Python thread last gave numba (numba's count is per thread)
 
@@ -68,3 +68,16 @@ def kernel_threads() -> Iterator[int]:
     finally:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread within the block, its count set back on leaving: for the dense products whose
+    low-order bits a multi-threaded BLAS splits differently per thread count (on some CPUs), where a table
+    must not depend on the job's ``--threads``. A no-op at one thread, so results there do not change."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

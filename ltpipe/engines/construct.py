@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ltpipe.engines.compiled import one_thread
 from ltpipe.engines.subsetsum import solve
 from ltpipe.seeds import numpy_generator, torch_generator
 
@@ -335,7 +336,12 @@ def sup_ball(f, g, d: int, samples: int, starts: int, steps: int, seed: int, lr:
     (bias-free ReLU networks: the sup is on the sphere): the largest over ``samples`` points uniform on the
     sphere, then projected gradient ascent on the sphere from the ``starts`` worst of them (normalised
     steps of length ``lr``, halved whenever a step does not improve a start). Returns (sampled, searched),
-    searched >= sampled."""
+    searched >= sampled. On one torch thread: its products' last bits must not depend on the job's threads."""
+    with one_thread():
+        return _sup_ball(f, g, d, samples, starts, steps, seed, lr)
+
+
+def _sup_ball(f, g, d: int, samples: int, starts: int, steps: int, seed: int, lr: float) -> tuple[float, float]:
     gen = torch_generator(seed, "sup_ball")
     x = torch.randn(samples, d, generator=gen, dtype=torch.float64)
     x = x / x.norm(dim=1, keepdim=True)

@@ -53,6 +53,7 @@ import torch
 from ltpipe.config import job_parser, start_job
 from ltpipe.data.mnist import data_root
 from ltpipe.data.mnist_subsets import prepare_data
+from ltpipe.engines.compiled import one_thread
 from ltpipe.engines.construct import build, random_target, single_weight, sup_ball, target_forward
 from ltpipe.progress import Progress
 from ltpipe.seeds import derive_seed, numpy_generator
@@ -186,7 +187,7 @@ def ps_rows(
     if limit is not None:
         x = x[: int(limit)]
     y = data["y_test"][: len(x)]
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():  # the same bits whatever the job's threads
         fx = target_forward(target, x)
     target_pred = fx.argmax(dim=1)
     target_acc = float((target_pred == y).double().mean())
@@ -198,7 +199,7 @@ def ps_rows(
             seed = derive_seed(base_seed, "construct", "ps", n)
             pruned = build(target, seed, n, CONSTRUCTIONS[construction], device)
             errors = _errors(target, pruned, pc["ps"]["eval"], seed)
-            with torch.no_grad():
+            with torch.no_grad(), one_thread():
                 gx = torch.cat([pruned.forward(part) for part in x.split(1000)])
             pred = gx.argmax(dim=1)
             row = _row(construction, pruned, target, errors, target="ps", n=n, seed=seed)
