@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/calibrate.py --dir /tmp/ltpipe-calibration [--mnist ROOT] [--skip-run]
 
-runs the compute jobs of ``bench/calibration.yaml`` (a scale of its own, between the tests' and the default;
-``--cores 2``, as the README's default run) in ``--dir``, then reads every job's ``benchmark:`` file and, per kind,
-divides the seconds beyond the start-up by the units of work: ``seconds_per_unit = sum(s - overhead_s) /
-sum(units)``, where an AGD job's units are the iterations its table records. The start-up ``overhead_s`` is the
-median time of the ``teachers`` jobs (a Python that imports torch and writes one table), the memory base of a
-kind the largest max_rss of its jobs beyond the arrays the model counts (at least the teachers'). Nothing is
-read from the default or paper runs, which ``bench/check_costs.py`` checks the predictions against.
+runs the compute jobs of ``bench/calibration.yaml`` (a scale of its own, between the tests' and the default, each
+job at least about 10 s of work; ``--cores 2``, as the README's default run) in ``--dir``, with the kernels
+compiled beforehand, then reads every job's ``benchmark:`` file and, per kind, divides the seconds beyond the
+start-up by the work: ``seconds_per_unit = sum(s - overhead_s) / sum(units)``, or for the kinds that also count
+items (AGD's group-iterations, PC's search steps) both costs by non-negative least squares over the kind's jobs;
+an AGD job's work is what its table records. The start-up ``overhead_s`` is the median time of the ``teachers``
+jobs (a Python that imports torch and writes one table), a kind's memory base the largest max_rss of its jobs
+beyond the arrays the model counts (at least the teachers'), its ``compile_s`` numba's compilation of the
+kernels it calls, timed in an empty cache. Nothing is read from the default or paper runs, which
+``bench/check_costs.py`` checks the predictions against.
 """
 
 from __future__ import annotations
