@@ -60,7 +60,10 @@ wildcard_constraints:
 # Each compute job's time limit and memory come from the cost model (ltpipe/cost.py): its work from its own
 # config section, times the per-unit costs measured on the machine named in ltpipe/cost_units.json, with a
 # margin; both double on the retry that the Slurm profile's retries: 1 allows (attempt 2).
-COST_UNITS = cost.load_units()
+try:
+    COST_UNITS = cost.load_units()
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 COST_JOBS = cost.jobs(config)
 
 
