@@ -35,7 +35,7 @@ from scipy.optimize import nnls
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ltpipe import cost  # noqa: E402
+from ltpipe import cost, workload  # noqa: E402
 from ltpipe.tables import _cpu_model  # noqa: E402
 
 CONFIG = ROOT / "bench" / "calibration.yaml"
@@ -101,15 +101,15 @@ def measured(run_dir: Path, config: dict) -> list[tuple[cost.Job, dict[str, floa
     """(job, its benchmark, its (units, items) of work: the actual ones where its table records them) per
     finished job of ``config`` in ``run_dir``."""
     out = []
-    for job in cost.jobs(config):
-        bench = cost.benchmark_file(job)
+    for job in workload.jobs(config):
+        bench = workload.benchmark_file(job)
         got = read_benchmark(run_dir / bench) if bench else None
         if got is None:
             continue
         work = (job.units, job.items)
-        table = cost.work_table(job)
+        table = workload.work_table(job)
         if table and (run_dir / table).exists():
-            work = cost.actual_work(job, pd.read_parquet(run_dir / table))
+            work = workload.actual_work(job, pd.read_parquet(run_dir / table))
         out.append((job, got, work))
     return out
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     used = run_dir / "calibration.yaml"
     used.write_text(yaml.safe_dump(config, sort_keys=False))
     # every compute job's benchmark file: a target Snakemake plans through the MNIST checkpoint
-    targets = sorted({cost.benchmark_file(j) for j in cost.jobs(config) if cost.benchmark_file(j)})
+    targets = sorted({workload.benchmark_file(j) for j in workload.jobs(config) if workload.benchmark_file(j)})
     command = [
         str(Path(sys.executable).parent / "snakemake"),
         "-s",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ltpipe import cost
+from ltpipe import cost, workload
 from ltpipe.schema import validate
 
 __all__ = ["estimate", "estimate_main"]
@@ -23,7 +23,7 @@ def estimate(config: dict, units: cost.Units, sizes: dict[str, int] | None = Non
     no GPU cost has been calibrated), the longest job, the most memory one job asks for (its predicted peak
     with the margin) and the disk of the tables."""
     rows: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(COLUMNS, 0.0))
-    for job in cost.jobs(config, sizes):
+    for job in workload.jobs(config, sizes):
         for key in (job.exps[0], "total"):
             row = rows[key]
             hours = units.seconds(job) / 3600

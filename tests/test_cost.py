@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import ROOT, make_copy, snakemake
 
-from ltpipe import cost
+from ltpipe import cost, workload
 from ltpipe.cli import main as cli
 from ltpipe.config import ConfigError
 
@@ -44,7 +44,7 @@ def test_an_agd_job_counts_every_trial_at_its_cap_hand_computed():
     config = load(ROOT / "config" / "config.yaml")
     z2 = config["zhang2021"]["z2"]
     z2.update(d=10, n_samples=50, lam=[1, 2, 4], trials=2, eta=[0.5, 2.5], max_iter={"0.5": 300, "2.5": 100})
-    job = cost.agd_job(config, "z2", 16)
+    job = workload.agd_job(config, "z2", 16)
     # 3 lam x 2 trials = 6 problems, each run at eta 0.5 (300 iterations) and 2.5 (100); K r = 80 > 2 d, so
     # the kernel multiplies all K d = 50 inputs of each of the N = 50 samples; the 6 trials' inputs fit in
     # one group, which runs one kernel call per iteration
@@ -54,7 +54,7 @@ def test_an_agd_job_counts_every_trial_at_its_cap_hand_computed():
     # two methods that share eta (a beta axis) count twice; Z3 keeps curves
     z3 = config["zhang2021"]["z3"]
     z3.update(d=10, n_samples=40, trials=3, beta=[0.0, 0.2], eta=0.5, max_iter=200, record_every=1)
-    job = cost.agd_job(config, "z3", 9)
+    job = workload.agd_job(config, "z3", 9)
     assert job.units == 3 * 2 * 200 * 40 * 50 and job.rule == "agd_trials_curves"
 
 
@@ -62,7 +62,7 @@ def test_a_z4_job_sums_over_its_sample_sizes():
     config = load(ROOT / "config" / "config.yaml")
     z4 = config["zhang2021"]["z4"]
     z4.update(d=10, n_samples=[50, 100], trials=2, eta=[2.5], max_iter={"0.5": 1, "2.5": 100})
-    assert cost.agd_job(config, "z4", 10).units == 2 * 100 * (50 + 100) * 50
+    assert workload.agd_job(config, "z4", 10).units == 2 * 100 * (50 + 100) * 50
 
 
 def test_training_jobs_count_sample_passes_hand_computed():
@@ -79,26 +79,26 @@ def test_training_jobs_count_sample_passes_hand_computed():
     )
     sizes = {"train": 8000, "test": 2000}
     # N = 1000: IMP only, 2 trials; 900 trained, 100 + 2000 evaluated (at a third) per epoch
-    job = cost.z7_job(config, "lenet5", 1000, sizes)
+    job = workload.z7_job(config, "lenet5", 1000, sizes)
     assert job.units == pytest.approx(2 * 3 * 4 * (900 + (100 + 2000) / 3))
     # N = 2000 has only the reinit control, which needs IMP's masks: two runs per trial
-    job = cost.z7_job(config, "lenet5", 2000, sizes)
+    job = workload.z7_job(config, "lenet5", 2000, sizes)
     assert job.units == pytest.approx(2 * 2 * 3 * 4 * (1800 + (200 + 2000) / 3))
     pe = config["pensia2020"]["pe"]
     pe.update(n_samples=1000, val_fraction=0.2, trials=2, keep={"fc2": [0.1, 0.5]}, epochs={"fc2": [1, 3]})
-    job = cost.pe_job(config, "fc2", "wide", sizes)
+    job = workload.pe_job(config, "fc2", "wide", sizes)
     per_run_eval = (200 + 2000) / 3
     assert job.units == pytest.approx(2 * 2 * ((1 + 3) * 800 + 2 * per_run_eval))
-    base = cost.pe_job(config, "fc2", "baseline", sizes)
+    base = workload.pe_job(config, "fc2", "baseline", sizes)
     assert base.units == pytest.approx(2 * (pe["baseline_epochs"]["fc2"] * 800 + per_run_eval))
 
 
 def test_pl_counts_the_sums_inside_the_interval():
     # a sum of n U[-1, 1] has variance n / 3; for n = 12 about 2R / sqrt(2 pi 4) = 0.2 of the 4096 lie inside
-    inside = cost.pl_sums("uniform", 12, 0.5) - 2 * 64
+    inside = workload.pl_sums("uniform", 12, 0.5) - 2 * 64
     assert inside == pytest.approx(4096 * 1 / (2 * 3.14159265) ** 0.5 / 2, rel=1e-6)
     # never more than all of them
-    assert cost.pl_sums("product", 2, 10.0) == 4 + 2 + 2
+    assert workload.pl_sums("product", 2, 10.0) == 4 + 2 + 2
 
 
 def test_mnist_sizes_come_from_the_idx_headers_or_full_mnist(tmp_path):
@@ -127,13 +127,13 @@ def test_predictions_margins_and_retry_scale():
 
 def test_actual_work_reads_the_iterations_a_job_recorded():
     config = load(ROOT / "config" / "config.yaml")
-    job = cost.agd_job(config, "z2", 16)
+    job = workload.agd_job(config, "z2", 16)
     table = pd.DataFrame({"iterations": [10, 200, 50000], "n_samples": [600, 600, 600], "d": [100, 100, 100]})
     # K r = 80 <= 2 d: an iteration multiplies the 80 gathered inputs of a sample, not K d = 500; the 40
     # trials' inputs (600 x 80 numbers each) fill two 12 MiB groups, each running until its longest trial
     assert job.extra["groups"] == {600: 2}
-    assert cost.actual_work(job, table) == ((10 + 200 + 50000) * 600 * 80, 2 * 50000)
-    assert cost.actual_work(cost.pl_job(config), table) is None
+    assert workload.actual_work(job, table) == ((10 + 200 + 50000) * 600 * 80, 2 * 50000)
+    assert workload.actual_work(workload.pl_job(config), table) is None
     # the prediction counts every trial at its cap: 8 lam x 5 trials x 50,000 iterations
     assert job.items == 2 * 50000 and job.units == 8 * 5 * 50000 * 600 * 80
 
@@ -143,19 +143,19 @@ def test_an_agd_iteration_reads_what_the_engines_layout_holds():
     from ltpipe.engines.agd_layout import KERNEL_GATHER_BELOW
 
     assert KERNEL_GATHER_BELOW == 2.0
-    assert cost.read_width(5, 16, 100) == 80 and cost.work_width(5, 16, 100) == 80
-    assert cost.read_width(5, 40, 100) == 200 and cost.work_width(5, 40, 100) == 200
-    assert cost.read_width(5, 41, 100) == 100 and cost.work_width(5, 41, 100) == 500
+    assert workload.read_width(5, 16, 100) == 80 and workload.work_width(5, 16, 100) == 80
+    assert workload.read_width(5, 40, 100) == 200 and workload.work_width(5, 40, 100) == 200
+    assert workload.read_width(5, 41, 100) == 100 and workload.work_width(5, 41, 100) == 500
 
 
 def test_trials_run_in_groups_that_fit_the_cache():
     """ltpipe.engines.agd.run_agd: groups of at most 12 MiB of inputs, within batches of max_batch_mb."""
     per = 12 * 2**20 // (1000 * 100 * 8)  # 15 trials of 1,000 x 100 doubles in a group
-    assert cost.groups(15, 1000, 100, 8) == 1 and cost.groups(16, 1000, 100, 8) == 2
-    assert cost.groups(per * 3 + 1, 1000, 100, 8) == 4
+    assert workload.groups(15, 1000, 100, 8) == 1 and workload.groups(16, 1000, 100, 8) == 2
+    assert workload.groups(per * 3 + 1, 1000, 100, 8) == 4
     # batches of 10: each its own groups; a trial larger than the cache is a group of its own
-    assert cost.groups(25, 1000, 100, 8, batch=10) == 3
-    assert cost.groups(3, 10**6, 100, 8) == 3
+    assert workload.groups(25, 1000, 100, 8, batch=10) == 3
+    assert workload.groups(3, 10**6, 100, 8) == 3
 
 
 def test_calibration_recovers_known_per_unit_and_per_item_costs():
@@ -190,7 +190,7 @@ def test_estimate_runs_for_every_config(path, capsys):
     total = re.search(r"^total_cpu_hours: (\S+)$", out, flags=re.M)
     assert total and float(total.group(1)) > 0, out
     config = load(path)
-    jobs = cost.jobs(config)
+    jobs = workload.jobs(config)
     assert re.search(rf"^total\s+{len(jobs)}\s", out, flags=re.M), out
     for exp in ("z2", "z7", "pl", "pe", "pc", "mn"):
         assert re.search(rf"^{exp}\s+\d+", out, flags=re.M), (exp, out)
@@ -227,7 +227,7 @@ def test_the_calibration_file_covers_every_kind_of_every_config():
         if path == ROOT / "config" / "paper.yaml":  # the paper's Z7 has one architecture; try them all
             config = copy.deepcopy(config)
             config["zhang2021"]["z7"]["arch"] = ["lenet5", "lenet5-conv64", "lenet-300-100"]
-        for job in cost.jobs(config, FULL):
+        for job in workload.jobs(config, FULL):
             assert job.kind == "light" or job.kind in units.kinds, (path.name, job.name)
     assert units.meta["cpu"] and units.meta["date"] and units.meta["config"] == "bench/calibration.yaml"
 
@@ -251,7 +251,7 @@ def test_the_workflow_asks_for_each_jobs_predicted_resources(tmp_path):
     for block in re.findall(r"^(?:local)?rule z6:\n(.*?)(?=^\S|\Z)", text, flags=re.M | re.S):
         n = int(re.search(r"wildcards: n=(\d+)", block).group(1))
         res = dict(re.findall(r"\b(runtime|mem_mb)=(\d+)", block))
-        job = cost.find(cost.jobs(config), "z6", {"n": n})
+        job = workload.find(workload.jobs(config), "z6", {"n": n})
         assert int(res["runtime"]) == units.runtime_minutes(job), (n, block)
         assert int(res["mem_mb"]) == units.mem_request_mb(job), (n, block)
         seen[n] = int(res["runtime"])
@@ -280,9 +280,9 @@ def test_a_finished_runs_jobs_each_have_a_benchmark_the_check_reads(finished_run
     """The model has exactly the jobs the tiny run ran: the benchmark files it names are those the run wrote
     (every compute job and the teachers), and the check reads them all."""
     config = load(finished_run / "config" / "config.yaml")
-    jobs = [j for j in cost.jobs(config) if cost.benchmark_file(j)]
+    jobs = [j for j in workload.jobs(config) if workload.benchmark_file(j)]
     written = {str(p.relative_to(finished_run)) for p in (finished_run / "benchmarks").rglob("*.tsv")}
-    assert {cost.benchmark_file(j) for j in jobs} == written
+    assert {workload.benchmark_file(j) for j in jobs} == written
     assert len(jobs) == len(written)  # one job per file
     assert (
         check_costs.main(
@@ -299,10 +299,12 @@ def test_a_finished_runs_jobs_each_have_a_benchmark_the_check_reads(finished_run
 
 def test_the_benchmark_paths_are_the_rules_own():
     text = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    for rule, path in cost.BENCHMARKS.items():
+    for rule, path in workload.BENCHMARKS.items():
         assert f'"{path}"' in text.replace("{wildcards.", "{"), rule
     # the calibration file is JSON the workflow can read without numpy
     json.loads(cost.UNITS_FILE.read_text())
     subprocess.run(
-        [sys.executable, "-c", "import ltpipe.cost, sys; assert 'numpy' not in sys.modules"], check=True, cwd=ROOT
+        [sys.executable, "-c", "import ltpipe.cost, ltpipe.workload, sys; assert 'numpy' not in sys.modules"],
+        check=True,
+        cwd=ROOT,
     )

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import make_copy, snakemake
 
-from ltpipe import cost
+from ltpipe import cost, workload
 
 ROOT = Path(__file__).resolve().parent.parent
 GPU_JOB = "results/zhang2021/z6/parts/N60.rounds.parquet"  # z6: a GPU rule
@@ -153,7 +153,7 @@ def test_a_gpu_rule_requests_a_gpu_a_cpu_rule_none(fake_slurm):
     assert "--gpus=1" in gpu and "--cpus-per-gpu=1" in gpu
     assert not any(a.startswith(("--ntasks", "--cpus-per-task", "--gres")) for a in gpu)
     config = yaml.safe_load((where / "config" / "config.yaml").read_text())
-    job = cost.find(cost.jobs(config), "z6", {"n": 60})
+    job = workload.find(workload.jobs(config), "z6", {"n": 60})
     units = cost.load_units(where / "ltpipe" / "cost_units.json")
     assert gpu[gpu.index("-t") + 1] == str(units.runtime_minutes(job))
     assert gpu[gpu.index("--mem") + 1] == str(units.mem_request_mb(job))

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(workflow.current_basedir).parent.parent.resolve()
 sys.path.insert(0, str(ROOT))
 
-from ltpipe import cost, registry
+from ltpipe import cost, registry, workload
 from ltpipe.config import ConfigError
 from ltpipe.schema import validate
 
@@ -64,20 +64,20 @@ try:
     COST_UNITS = cost.load_units()
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-COST_JOBS = cost.jobs(config)
+COST_JOBS = workload.jobs(config)
 
 
 def predicted_runtime(rule):
     """A compute rule's runtime resource (minutes): the job's predicted time limit, times the attempt."""
     return lambda wildcards, attempt: attempt * COST_UNITS.runtime_minutes(
-        cost.find(COST_JOBS, rule, dict(wildcards))
+        workload.find(COST_JOBS, rule, dict(wildcards))
     )
 
 
 def predicted_mem_mb(rule):
     """A compute rule's mem_mb resource: the job's predicted memory request, times the attempt."""
     return lambda wildcards, attempt: attempt * COST_UNITS.mem_request_mb(
-        cost.find(COST_JOBS, rule, dict(wildcards))
+        workload.find(COST_JOBS, rule, dict(wildcards))
     )
 
 
