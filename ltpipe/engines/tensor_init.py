@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from ltpipe.engines.compiled import one_thread
 from ltpipe.seeds import torch_generator
 
 __all__ = [
@@ -293,8 +294,14 @@ def tensor_init(
     the same r >= K). Random starts come from each trial seed's
     "tensor-init" stream, so a trial's W(0) does not depend on its batch.
     ``moments`` replaces the sample moments (e.g. :func:`population_moments`).
-    ``rtol``: singular values of B_j below rtol times its largest count as zero.
+    ``rtol``: singular values of B_j below rtol times its largest count as zero. On one torch thread: the
+    moments' products must give the same bits whatever the job's thread count.
     """
+    with one_thread():
+        return _tensor_init(X, y, mask, seeds, moments, restarts, power_iters, subspace_iters, rtol)
+
+
+def _tensor_init(X, y, mask, seeds, moments, restarts, power_iters, subspace_iters, rtol) -> TensorInit:
     b, d, k = mask.shape
     r = int(mask.sum(dim=1).max())
     if r < k:

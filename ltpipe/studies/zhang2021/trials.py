@@ -64,7 +64,6 @@ from ltpipe.data.grid import CURVE_KEYS, METHOD_AXES, PROBLEM_AXES, job_args, va
 from ltpipe.data.teacher import ball_init, build_problems
 from ltpipe.engines.agd import curvature, run_agd
 from ltpipe.engines.agd_layout import KERNEL_GATHER_BELOW
-from ltpipe.engines.compiled import one_thread
 from ltpipe.engines.tensor_init import population_moments, tensor_init
 from ltpipe.progress import Progress
 from ltpipe.tables import read_table, write_table
@@ -130,18 +129,17 @@ def initial_points(cfg: dict[str, Any], inits: Sequence[str], chunk: pd.DataFram
     if {"tensor", "matched"} & set(inits):
         opts = dict(cfg.get("tensor", {}))
         started = time.perf_counter()
-        with one_thread():  # its moments' products: the same bits whatever the job's threads
-            res = tensor_init(problems.X, problems.y, problems.mask, seeds, **opts)
-            seconds = time.perf_counter() - started  # the method's own time, for the log
-            pop = tensor_init(
-                problems.X,
-                problems.y,
-                problems.mask,
-                seeds,
-                moments=population_moments(problems.target, problems.mask),
-                **opts,
-            ).W.to(problems.target)
+        res = tensor_init(problems.X, problems.y, problems.mask, seeds, **opts)
+        seconds = time.perf_counter() - started
         W = res.W.to(problems.target)
+        pop = tensor_init(
+            problems.X,
+            problems.y,
+            problems.mask,
+            seeds,
+            moments=population_moments(problems.target, problems.mask),
+            **opts,
+        ).W.to(problems.target)
         norm = torch.linalg.vector_norm(problems.target, dim=(1, 2))
         cols = {
             "init_margin": res.score_margin.numpy(),
